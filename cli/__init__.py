@@ -1,0 +1,1 @@
+"""The ``hpstore`` command line (installed as ``hpstore.cli``): parses options, calls the library, prints."""

@@ -1,0 +1,175 @@
+"""``hpstore`` commands. Each parses its options, calls one library function and prints the result."""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+
+from hpstore import query as q
+from hpstore.analysis import MIN_SCORE
+from hpstore.demo import run_demo
+from hpstore.errors import BadArgument, HpstoreError
+from hpstore.ingest import ingest as run_ingest
+from hpstore.settings import Settings, load_settings
+
+from .output import Format, print_rows
+from .progress import IngestView
+
+app = typer.Typer(
+    help="Find hot, stuck and dead sensor pixels in your photo archive, and keep the evidence in a store.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Ctx:
+    settings_args: dict[str, Any]
+    debug: bool
+
+    def settings(self, **extra: Any) -> Settings:
+        return load_settings(**self.settings_args, **extra)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    print(f"hpstore: error: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def call(ctx: typer.Context, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a library call; turn its errors into one line and an exit code (a traceback with --debug)."""
+    debug = ctx.obj.debug if isinstance(ctx.obj, Ctx) else False
+    try:
+        return fn(*args, **kwargs)
+    except KeyboardInterrupt:
+        print("hpstore: interrupted; run the same command again to go on", file=sys.stderr)
+        raise typer.Exit(130) from None
+    except HpstoreError as err:
+        if debug:
+            traceback.print_exc()
+        fail(str(err), 2 if isinstance(err, BadArgument) else 1)
+    except Exception as err:
+        if debug:
+            traceback.print_exc()
+        fail(f"unexpected {err.__class__.__name__}: {err} (run with --debug for the traceback)", 3)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    store: Annotated[
+        Path | None,
+        typer.Option(help="Store directory (Zarr state + SQLite catalog). Default: $HPSTORE_STORE, else a "
+                     "folder in your user data directory.", show_default=False),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+) -> None:
+    """Find hot, stuck and dead sensor pixels in your photo archive, and keep the evidence in a store."""
+    ctx.obj = Ctx({"store": store}, debug)
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    paths: Annotated[list[str], typer.Argument(help="Files, folders (walked recursively) and glob patterns.",
+                                               show_default=False)],
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no per-file lines.")] = False,
+    workers: Annotated[int | None, typer.Option(min=1, help="Decoder threads (default: CPUs).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="Summary as text or json.")] = "text",
+) -> None:
+    """Add photos (JPEG, PNG, TIFF, and RAW files LibRaw reads) to the store.
+
+    Files already in the catalog are passed over, so running the same command again is cheap and
+    resumes an interrupted run. Every file gets a catalog row: ingested, duplicate, failed or skipped.
+    """
+    if fmt not in ("text", "json"):
+        fail("--format must be text or json", 2)
+    settings = call(ctx, ctx.obj.settings, workers=workers)
+    with IngestView(quiet or fmt == "json") as view:
+        report = call(ctx, run_ingest, paths, settings, on_event=view)
+    if fmt == "json":
+        print(json.dumps({"store": str(settings.store), **report.as_dict()}, indent=2))
+    elif report.ingested == 0 and report.unchanged and not (report.failed or report.duplicates):
+        print(f"nothing new to ingest ({report.unchanged} files already in the store)")
+    else:
+        print(report.summary)
+
+
+QUERY_COLUMNS = ["camera", "source", "row", "col", "channel", "kind", "score", "n", "mean", "std", "z_mean", "z_std"]
+
+
+@app.command()
+def query(
+    ctx: typer.Context,
+    camera: Annotated[str | None, typer.Option(help="Camera id, serial, or text of its make/model.")] = None,
+    source: Annotated[str | None, typer.Option(help="raw (CFA mosaic) or rgb (developed images).")] = None,
+    top: Annotated[int, typer.Option(min=1, help="How many pixels to list.")] = 20,
+    min_score: Annotated[float, typer.Option(help="Only pixels scoring at least this (robust z).")] = MIN_SCORE,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
+) -> None:
+    """Rank suspicious pixels, best first, one entry per defect.
+
+    Each pixel's mean and spread across photos are compared with its same-colour neighbours (robust
+    z-scores), so hot pixels that grow with exposure rank high and dark or static scene areas do not.
+    Coordinates are (row, col) of the stored array, EXIF orientation not applied.
+    """
+    rows = call(ctx, q.query, ctx.obj.settings(), camera=camera, source=source, top=top, min_score=min_score)
+    print_rows(rows, QUERY_COLUMNS, fmt)
+
+
+@app.command()
+def cameras(
+    ctx: typer.Context,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
+) -> None:
+    """List cameras: id, make, model, serial, sources, geometries, photos and capture dates."""
+    rows = call(ctx, q.cameras, ctx.obj.settings())
+    columns = ["id", "make", "model", "serial", "sources", "geometries", "photos", "first_capture", "last_capture"]
+    print_rows(rows, columns, fmt)
+
+
+@app.command()
+def files(
+    ctx: typer.Context,
+    status: Annotated[str | None, typer.Option(help="Only ingested, duplicate, failed or skipped files.")] = None,
+    camera: Annotated[str | None, typer.Option(help="Only files of this camera (id, serial or make/model).")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
+) -> None:
+    """List every file the catalog knows, with its status and the reason for it."""
+    rows = call(ctx, q.files, ctx.obj.settings(), status=status, camera=camera)
+    print_rows(rows, ["path", "status", "reason", "camera", "source"], fmt)
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    photos: Annotated[int, typer.Option(min=3, help="Shots in the synthetic archive.")] = 40,
+    keep: Annotated[Path | None, typer.Option(help="Keep archive and store in this folder (default: "
+                                              "a temporary folder, removed afterwards).")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format of the ranking.")] = Format.table,
+) -> None:
+    """Simulate a camera with planted defects, ingest its RAW+JPEG archive into a throw-away store, query it."""
+    with IngestView(quiet=fmt is not Format.table) as view:
+        result = call(ctx, run_demo, photos=photos, keep=keep, on_event=view)
+    print_rows(result.rows, QUERY_COLUMNS, fmt)
+    if fmt is Format.table:
+        print(result.summary)
+
+
+def run() -> None:
+    """Console-script entry point."""
+    app(prog_name="hpstore")
+
+
+if __name__ == "__main__":
+    run()

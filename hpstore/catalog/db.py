@@ -1,0 +1,227 @@
+"""The catalog: which files were seen, what became of them, cameras and their state groups.
+
+SQLite by default (a file in the store), any SQLAlchemy URL for shared use. The schema is created and
+upgraded by Alembic on open. Write transactions on SQLite start with ``BEGIN IMMEDIATE`` and wait up to
+30 s for the lock, so a read that turns into a write never fails with "database is locked".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from importlib import resources
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, delete, event, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from ..errors import CatalogError
+from .models import INGESTED, Camera, File, Group
+
+_CHUNK = 500  # rows per IN (...) lookup: far below SQLite's 32k variable limit
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _sqlite_events(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # pysqlite's own BEGIN handling is off: we emit BEGIN below
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA busy_timeout = 30000")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        write = conn.get_execution_options().get("hpstore_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("hpstore.migrations")))
+    return cfg
+
+
+class Catalog:
+    """A handle on the catalog database. Cheap to create; call :meth:`close` (or use ``with``)."""
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        self.url = url
+        try:
+            self.engine = create_engine(url)
+            if self.engine.dialect.name == "sqlite":
+                _sqlite_events(self.engine)
+            self._writer = self.engine.execution_options(hpstore_write=True)
+            if migrate:
+                self.upgrade()
+        except SQLAlchemyError as err:
+            raise CatalogError(f"cannot open catalog {url}: {err.__class__.__name__}: {err.args[0]}") from err
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest migration (creates it on an empty database)."""
+        cfg = _alembic_config()
+        with self._writer.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A session in one write transaction, committed on success."""
+        try:
+            with Session(self._writer, expire_on_commit=False) as session, session.begin():
+                yield session
+        except SQLAlchemyError as err:
+            raise CatalogError(f"catalog write failed: {err.__class__.__name__}: {err.args[0]}") from err
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        try:
+            with Session(self.engine, expire_on_commit=False) as session:
+                yield session
+        except SQLAlchemyError as err:
+            raise CatalogError(f"catalog read failed: {err.__class__.__name__}: {err.args[0]}") from err
+
+    # ---- files --------------------------------------------------------------------------------------
+
+    def files_by_path(self, paths: Sequence[str]) -> dict[str, File]:
+        """Known catalog rows of the given paths."""
+        found: dict[str, File] = {}
+        with self.read() as s:
+            for chunk in _chunks(paths):
+                for row in s.scalars(select(File).where(File.path.in_(chunk))):
+                    found[row.path] = row
+        return found
+
+    def ingested_hashes(self, hashes: Sequence[str]) -> dict[str, str]:
+        """Map content hash -> path of the file counted with that content, for the hashes already ingested."""
+        found: dict[str, str] = {}
+        with self.read() as s:
+            for chunk in _chunks(list(set(hashes))):
+                stmt = select(File.hash, File.path).where(File.hash.in_(chunk), File.status == INGESTED)
+                for h, p in s.execute(stmt):
+                    found[h] = p
+        return found
+
+    @staticmethod
+    def _replace_files(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+        # Delete-then-insert is a portable upsert (SQLite, PostgreSQL) inside the caller's transaction.
+        for chunk in _chunks(rows):
+            session.execute(delete(File).where(File.path.in_([r["path"] for r in chunk])))
+        if rows:
+            stamp = now()
+            session.execute(insert(File), [{"seen_at": stamp, **r} for r in rows])
+
+    def record_files(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert or replace file rows (keyed by path) in one transaction."""
+        if rows:
+            with self.write() as s:
+                self._replace_files(s, rows)
+
+    def commit_group(self, group_id: int, n: int, generation: int, rows: Sequence[dict[str, Any]]) -> None:
+        """Point a group at a new state generation and record its files, atomically."""
+        with self.write() as s:
+            s.execute(
+                update(Group).where(Group.id == group_id).values(n=n, generation=generation, updated_at=now())
+            )
+            self._replace_files(s, rows)
+
+    def files(self, status: str | None = None, camera_ids: Iterable[int] | None = None) -> list[File]:
+        stmt = select(File).order_by(File.path)
+        if status:
+            stmt = stmt.where(File.status == status)
+        if camera_ids is not None:
+            stmt = stmt.where(File.camera_id.in_(list(camera_ids)))
+        with self.read() as s:
+            return list(s.scalars(stmt))
+
+    # ---- cameras and groups ---------------------------------------------------------------------------
+
+    def camera(self, key: str, make: str | None, model: str | None, serial: str | None) -> Camera:
+        """The camera with this identity key, created on first sight."""
+        with self.read() as s:
+            found = s.scalars(select(Camera).where(Camera.key == key)).first()
+        if found is not None:
+            return found
+        with self.write() as s:
+            found = s.scalars(select(Camera).where(Camera.key == key)).first()
+            if found is None:
+                found = Camera(key=key, make=make, model=model, serial=serial, created_at=now())
+                s.add(found)
+                s.flush()
+        return found
+
+    def group(
+        self, camera_id: int, source: str, height: int, width: int, channels: int, bits: int, **details: Any
+    ) -> Group:
+        """The state group of a camera, source and geometry, created on first sight."""
+        where = (
+            (Group.camera_id == camera_id)
+            & (Group.source == source)
+            & (Group.height == height)
+            & (Group.width == width)
+            & (Group.channels == channels)
+            & (Group.bits == bits)
+        )
+        with self.read() as s:
+            found = s.scalars(select(Group).where(where)).first()
+        if found is not None:
+            return found
+        with self.write() as s:
+            found = s.scalars(select(Group).where(where)).first()
+            if found is None:
+                found = Group(
+                    camera_id=camera_id,
+                    source=source,
+                    height=height,
+                    width=width,
+                    channels=channels,
+                    bits=bits,
+                    n=0,
+                    generation=0,
+                    **details,
+                )
+                s.add(found)
+                s.flush()
+        return found
+
+    def cameras(self) -> list[Camera]:
+        with self.read() as s:
+            return list(s.scalars(select(Camera).order_by(Camera.id)))
+
+    def groups(self, camera_ids: Iterable[int] | None = None) -> list[Group]:
+        stmt = select(Group).order_by(Group.camera_id, Group.source, Group.id)
+        if camera_ids is not None:
+            stmt = stmt.where(Group.camera_id.in_(list(camera_ids)))
+        with self.read() as s:
+            return list(s.scalars(stmt))
+
+    def get_group(self, group_id: int) -> Group:
+        with self.read() as s:
+            found = s.get(Group, group_id)
+        if found is None:
+            raise CatalogError(f"no state group {group_id} in the catalog")
+        return found

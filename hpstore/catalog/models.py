@@ -1,0 +1,100 @@
+"""Catalog tables (SQLAlchemy 2 declarative). The schema itself is created by the Alembic migrations in
+``hpstore.migrations``; a test checks that these models and the migrations agree."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# File statuses. ``ingested`` files are counted in their group's state; the others never are.
+INGESTED = "ingested"
+DUPLICATE = "duplicate"
+FAILED = "failed"
+SKIPPED = "skipped"
+STATUSES = (INGESTED, DUPLICATE, FAILED, SKIPPED)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Camera(Base):
+    """A camera body: EXIF make, model and serial; ``key`` is the identity used for grouping."""
+
+    __tablename__ = "cameras"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    make: Mapped[str | None] = mapped_column(String(100))
+    model: Mapped[str | None] = mapped_column(String(100))
+    serial: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class Group(Base):
+    """One accumulated state: a camera, a source (``raw`` mosaic or developed ``rgb``) and one geometry.
+
+    ``generation`` names the Zarr arrays that hold the committed state; ``n`` is the number of frames in it.
+    """
+
+    __tablename__ = "groups"
+    __table_args__ = (
+        UniqueConstraint("camera_id", "source", "height", "width", "channels", "bits", name="uq_groups_geometry"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    camera_id: Mapped[int] = mapped_column(ForeignKey("cameras.id"), index=True)
+    source: Mapped[str] = mapped_column(String(8))
+    height: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)
+    channels: Mapped[int] = mapped_column(Integer)
+    bits: Mapped[int] = mapped_column(Integer)
+    pattern: Mapped[str | None] = mapped_column(String(64))
+    black_level: Mapped[float | None] = mapped_column(Float)
+    white_level: Mapped[float | None] = mapped_column(Float)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class File(Base):
+    """Every file an ingest has seen, with what became of it."""
+
+    __tablename__ = "files"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(Text, unique=True)
+    size: Mapped[int | None] = mapped_column(Integer)
+    mtime: Mapped[float | None] = mapped_column(Float)
+    hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    format: Mapped[str | None] = mapped_column(String(16))
+    source: Mapped[str | None] = mapped_column(String(8))
+    camera_id: Mapped[int | None] = mapped_column(ForeignKey("cameras.id"), index=True)
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id"), index=True)
+    height: Mapped[int | None] = mapped_column(Integer)
+    width: Mapped[int | None] = mapped_column(Integer)
+    capture_time: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    exposure_time: Mapped[float | None] = mapped_column(Float)
+    iso: Mapped[float | None] = mapped_column(Float)
+    seen_at: Mapped[dt.datetime] = mapped_column(DateTime)

@@ -1,0 +1,64 @@
+"""Turn the user's PATH arguments (files, directories, glob patterns) into a list of files."""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Found:
+    """A file to consider, or an argument that named nothing (``problem`` set)."""
+
+    path: Path
+    problem: str | None = None
+
+
+def path_key(path: Path) -> str:
+    """The catalog's text form of an absolute path; bytes that are not UTF-8 appear as ``\\xNN``."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    # Hidden files and folders (.DS_Store, .thumbnails, .git) are never photos of the archive.
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if not name.startswith("."):
+                yield Path(folder) / name
+
+
+def discover(inputs: Sequence[str | os.PathLike[str]]) -> Iterator[Found]:
+    """Yield every file named by ``inputs`` once, as absolute paths, in a stable order.
+
+    Directories are walked recursively; arguments with ``*``, ``?`` or ``[`` that are not existing paths are
+    glob patterns (``**`` matches across folders). Arguments that match nothing are yielded with a problem.
+    """
+    seen: set[Path] = set()
+
+    def once(path: Path) -> Iterator[Found]:
+        path = Path(os.path.abspath(path))
+        if path not in seen:
+            seen.add(path)
+            yield Found(path)
+
+    for raw in inputs:
+        arg = Path(raw)
+        if arg.is_dir():
+            for path in _walk(arg):
+                yield from once(path)
+        elif arg.exists() or arg.is_symlink():
+            yield from once(arg)
+        elif glob.has_magic(str(raw)):
+            matches = sorted(glob.glob(str(raw), recursive=True))
+            if not matches:
+                yield Found(Path(os.path.abspath(arg)), "no file matches this pattern")
+            for match in matches:
+                mpath = Path(match)
+                for path in _walk(mpath) if mpath.is_dir() else [mpath]:
+                    yield from once(path)
+        else:
+            yield Found(Path(os.path.abspath(arg)), "no such file or directory")

@@ -1,0 +1,39 @@
+"""The exception tree: one root, caught once at the CLI edge.
+
+Per-file problems (``DecodeError``) are recorded in the catalog and the run goes on; the others stop the
+command with a one-line message.
+"""
+
+from __future__ import annotations
+
+
+class HpstoreError(Exception):
+    """Root of every error hpstore raises on purpose."""
+
+
+class DecodeError(HpstoreError):
+    """A file could not be identified or decoded; it is recorded as ``failed`` and skipped."""
+
+
+class UnsupportedFormat(DecodeError):
+    """A file that is not a photo hpstore reads; recorded as ``skipped``."""
+
+
+class StoreError(HpstoreError, OSError):
+    """The store directory cannot be created, opened or written."""
+
+
+class CatalogError(HpstoreError):
+    """The catalog database cannot be opened, migrated or written."""
+
+
+class StateError(HpstoreError):
+    """The Zarr state of a group is missing or inconsistent with the catalog."""
+
+
+class CameraNotFound(HpstoreError, LookupError):
+    """No camera in the catalog matches the given selector."""
+
+
+class BadArgument(HpstoreError, ValueError):
+    """A user-supplied option has a value hpstore cannot use."""

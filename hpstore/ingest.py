@@ -1,0 +1,335 @@
+"""Ingest: discover files, identify them, fold new photos into their group states, commit.
+
+Work flows one way. The main thread owns the catalog and the state (one writer); a thread pool reads,
+hashes and decodes files straight into a stack of frames (JPEG decoding releases the GIL), and the main
+thread folds each full stack into the group state with one exact integer pass. Two stacks alternate so the
+pool decodes the next batch while the current one is folded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import stats
+from .catalog import DUPLICATE, FAILED, INGESTED, SKIPPED, Group
+from .decode import PhotoInfo, decode_into, probe
+from .discover import discover, path_key
+from .errors import DecodeError, UnsupportedFormat
+from .settings import Settings
+from .store import Store
+
+
+@dataclass(frozen=True)
+class Event:
+    """Progress of an ingest, for a front end to show: ``kind`` is ``phase``, ``advance``, ``problem`` or
+    ``notice``; ``total`` goes with ``phase``, ``path``/``status`` with ``problem``."""
+
+    kind: str
+    text: str = ""
+    total: int = 0
+    path: str = ""
+    status: str = ""
+
+
+OnEvent = Callable[[Event], None]
+
+
+@dataclass
+class IngestReport:
+    """What an ingest did. Counts are files."""
+
+    ingested: int = 0
+    duplicates: int = 0
+    failed: int = 0
+    skipped: int = 0
+    unchanged: int = 0
+    changed: int = 0
+    seconds: float = 0.0
+    groups: list[int] = field(default_factory=list)
+
+    def count(self, status: str) -> None:
+        attr = {INGESTED: "ingested", DUPLICATE: "duplicates", FAILED: "failed", SKIPPED: "skipped"}[status]
+        setattr(self, attr, getattr(self, attr) + 1)
+
+    @property
+    def summary(self) -> str:
+        text = (
+            f"ingested {self.ingested}, duplicates {self.duplicates}, failed {self.failed}, "
+            f"skipped {self.skipped}, already in store {self.unchanged}"
+        )
+        if self.changed:
+            text += f", changed since ingested {self.changed}"
+        return text + f" in {self.seconds:.1f} s"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ingested": self.ingested,
+            "duplicates": self.duplicates,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "unchanged": self.unchanged,
+            "changed": self.changed,
+            "seconds": round(self.seconds, 3),
+            "groups": self.groups,
+        }
+
+
+@dataclass
+class _Todo:
+    path: Path
+    key: str
+    size: int
+    mtime: float
+    info: PhotoInfo | None = None
+
+
+def _row(todo: _Todo, status: str, reason: str | None = None, **extra: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "path": todo.key,
+        "size": todo.size,
+        "mtime": todo.mtime,
+        "status": status,
+        "reason": reason,
+    }
+    info = todo.info
+    if info is not None:
+        row.update(
+            format=info.format,
+            source=info.source,
+            height=info.height,
+            width=info.width,
+            capture_time=info.exif.capture_time,
+            exposure_time=info.exif.exposure_time,
+            iso=info.exif.iso,
+        )
+    row.update(extra)
+    return row
+
+
+def camera_identity(info: PhotoInfo) -> tuple[str, str | None, str | None, str | None]:
+    """(key, make, model, serial): serial when known, else make+model, else "unknown" by array size."""
+    facts = info.exif
+    if facts.make or facts.model:
+        key = f"{facts.make or ''}|{facts.model or ''}|{facts.serial or ''}"
+        return key, facts.make, facts.model, facts.serial
+    return f"unknown|{info.width}x{info.height}", None, None, None
+
+
+def _load(path: Path, info: PhotoInfo, out: np.ndarray) -> str:
+    """Read, hash and decode one file into ``out``; return its SHA-256."""
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise DecodeError(f"cannot read: {err.strerror or err}") from err
+    digest = hashlib.sha256(data).hexdigest()
+    decode_into(data, info, out)
+    return digest
+
+
+class _Ingest:
+    def __init__(self, store: Store, settings: Settings, on_event: OnEvent) -> None:
+        self.store = store
+        self.settings = settings
+        self.emit = on_event
+        self.report = IngestReport()
+        self.counted: dict[str, str] = {}  # hash -> path of content counted in this run
+
+    def problem(self, todo_key: str, status: str, reason: str) -> None:
+        self.report.count(status)
+        self.emit(Event("problem", reason, path=todo_key, status=status))
+
+    # ---- selection and identification ---------------------------------------------------------------
+
+    def select(self, inputs: Sequence[str]) -> list[_Todo]:
+        todos: list[_Todo] = []
+        early: list[dict[str, Any]] = []
+        for found in discover(inputs):
+            key = path_key(found.path)
+            if found.problem:
+                early.append({"path": key, "status": FAILED, "reason": found.problem})
+                self.problem(key, FAILED, found.problem)
+                continue
+            try:
+                st = found.path.stat()
+            except OSError as err:
+                reason = f"cannot read: {err.strerror or err}"
+                early.append({"path": key, "status": FAILED, "reason": reason})
+                self.problem(key, FAILED, reason)
+                continue
+            todos.append(_Todo(found.path, key, st.st_size, st.st_mtime))
+        known = self.store.catalog.files_by_path([t.key for t in todos])
+        fresh = []
+        for todo in todos:
+            row = known.get(todo.key)
+            if row is None:
+                fresh.append(todo)
+            elif row.size == todo.size and row.mtime == todo.mtime:
+                self.report.unchanged += 1
+            elif row.status == INGESTED:
+                # Counting it again would count this path twice; the old content stays in the state.
+                self.report.changed += 1
+                self.emit(
+                    Event(
+                        "problem",
+                        "changed on disk since it was ingested; not counted again",
+                        path=todo.key,
+                        status="changed",
+                    )
+                )
+            else:
+                fresh.append(todo)  # failed or skipped before and different now: try again
+        self.store.catalog.record_files(early)
+        return fresh
+
+    def identify(self, todos: list[_Todo], pool: ThreadPoolExecutor) -> list[_Todo]:
+        self.emit(Event("phase", "identifying", total=len(todos)))
+        ok: list[_Todo] = []
+        rows: list[dict[str, Any]] = []
+        for todo, future in zip(todos, [pool.submit(probe, t.path) for t in todos], strict=True):
+            try:
+                todo.info = future.result()
+                ok.append(todo)
+            except UnsupportedFormat as err:
+                rows.append(_row(todo, SKIPPED, str(err)))
+                self.problem(todo.key, SKIPPED, str(err))
+            except DecodeError as err:
+                rows.append(_row(todo, FAILED, str(err)))
+                self.problem(todo.key, FAILED, str(err))
+            self.emit(Event("advance"))
+        self.store.catalog.record_files(rows)
+        return ok
+
+    def grouped(self, todos: list[_Todo]) -> dict[int, list[_Todo]]:
+        groups: dict[int, list[_Todo]] = defaultdict(list)
+        unknown: dict[str, int] = defaultdict(int)
+        for todo in todos:
+            assert todo.info is not None
+            info = todo.info
+            key, make, model, serial = camera_identity(info)
+            if make is None and model is None:
+                unknown[f"{info.width}x{info.height}"] += 1
+            camera = self.store.catalog.camera(key, make, model, serial)
+            group = self.store.catalog.group(
+                camera.id,
+                info.source,
+                info.height,
+                info.width,
+                info.channels,
+                info.bits,
+                pattern=info.pattern,
+                black_level=info.black_level,
+                white_level=info.white_level,
+            )
+            groups[group.id].append(todo)
+        for size, count in unknown.items():
+            self.emit(Event("notice", f"{count} photo(s) without camera EXIF grouped as unknown camera {size}"))
+        return groups
+
+    # ---- accumulation ---------------------------------------------------------------------------------
+
+    def accumulate(self, group: Group, todos: list[_Todo], pool: ThreadPoolExecutor) -> None:
+        catalog, states = self.store.catalog, self.store.state
+        info = todos[0].info
+        assert info is not None
+        shape = info.shape
+        state = states.read(group.id, group.generation, group.n) if group.n else stats.empty(shape)
+        budget = self.settings.batch_mb << 20
+        k = int(np.clip(budget // (2 * info.nbytes), 1, self.settings.max_batch_frames))
+        stacks = [np.empty((k, *shape), info.dtype) for _ in range(2)]
+        batches = [todos[i : i + k] for i in range(0, len(todos), k)]
+        pending: list[dict[str, Any]] = []
+        last_commit = time.monotonic()
+
+        def submit(index: int) -> list[Future[str]]:
+            stack = stacks[index % 2]
+            return [pool.submit(_load, t.path, t.info, stack[j]) for j, t in enumerate(batches[index])]
+
+        def commit() -> None:
+            nonlocal last_commit
+            if not pending:
+                return
+            old = group.generation
+            new = old + 1
+            states.write(group.id, new, state)
+            catalog.commit_group(group.id, state.n, new, pending)
+            group.generation, group.n = new, state.n
+            if old:
+                states.drop(group.id, old)
+            pending.clear()
+            last_commit = time.monotonic()
+
+        futures = submit(0) if batches else []
+        for index, batch in enumerate(batches):
+            hashes: list[str | None] = []
+            for todo, future in zip(batch, futures, strict=True):
+                try:
+                    hashes.append(future.result())
+                except DecodeError as err:
+                    hashes.append(None)
+                    pending.append(_row(todo, FAILED, str(err)))
+                    self.problem(todo.key, FAILED, str(err))
+            if index + 1 < len(batches):
+                futures = submit(index + 1)
+            keep = self._dedupe(batch, hashes, group, pending)
+            if keep:
+                frames = stacks[index % 2]
+                stats.update(state, frames[:k] if len(keep) == k else frames[keep])
+            for _ in batch:
+                self.emit(Event("advance"))
+            if time.monotonic() - last_commit >= self.settings.commit_seconds:
+                commit()
+        commit()
+
+    def _dedupe(
+        self, batch: list[_Todo], hashes: list[str | None], group: Group, pending: list[dict[str, Any]]
+    ) -> list[int]:
+        """Indices of the batch's frames to count; rows for all decoded files go to ``pending``."""
+        known = self.store.catalog.ingested_hashes([h for h in hashes if h])
+        keep: list[int] = []
+        for j, (todo, digest) in enumerate(zip(batch, hashes, strict=True)):
+            if digest is None:
+                continue
+            ident = {"hash": digest, "camera_id": group.camera_id, "group_id": group.id}
+            first = self.counted.get(digest) or known.get(digest)
+            if first is not None and first != todo.key:
+                pending.append(_row(todo, DUPLICATE, f"same content as {first}", **ident))
+                self.problem(todo.key, DUPLICATE, f"same content as {first}")
+                continue
+            self.counted[digest] = todo.key
+            pending.append(_row(todo, INGESTED, None, **ident))
+            self.report.count(INGESTED)
+            keep.append(j)
+        return keep
+
+
+def ingest(inputs: Sequence[str], settings: Settings, *, on_event: OnEvent | None = None) -> IngestReport:
+    """Ingest files, directories and glob patterns into the store named by ``settings``.
+
+    Files already in the catalog with the same size and modification time are passed over; new content is
+    folded into its camera/source/geometry group and committed. Per-file problems are recorded in the
+    catalog and reported through ``on_event``; they never stop the run.
+    """
+    started = time.monotonic()
+    emit = on_event or (lambda _event: None)
+    with Store(settings) as store:
+        run = _Ingest(store, settings, emit)
+        todos = run.select(inputs)
+        with ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="hpstore-decode") as pool:
+            identified = run.identify(todos, pool)
+            groups = run.grouped(identified)
+            run.emit(Event("phase", "ingesting", total=len(identified)))
+            for group_id, members in groups.items():
+                group = store.catalog.get_group(group_id)
+                run.accumulate(group, members, pool)
+                run.report.groups.append(group_id)
+    run.report.seconds = time.monotonic() - started
+    return run.report

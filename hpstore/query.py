@@ -1,0 +1,116 @@
+"""Read-side library calls: ranked pixels, cameras and files, as plain dicts ready for JSON."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import func, select
+
+from .analysis import MIN_SCORE, Levels, rank
+from .catalog import INGESTED, STATUSES, Camera, File, Group
+from .errors import BadArgument, CameraNotFound
+from .settings import Settings
+from .store import Store
+
+SOURCES = ("raw", "rgb")
+
+
+def camera_label(camera: Camera) -> str:
+    """How output names a camera: its serial, else its catalog id."""
+    return camera.serial or str(camera.id)
+
+
+def select_cameras(cameras: list[Camera], selector: str | None) -> list[Camera]:
+    """Cameras matching ``selector``: an id, a serial, or text found in "make model" (case-insensitive)."""
+    if not selector:
+        return cameras
+    text = selector.strip().lower()
+    exact = [c for c in cameras if str(c.id) == text or (c.serial or "").lower() == text]
+    if exact:
+        return exact
+    found = [c for c in cameras if text in f"{c.make or ''} {c.model or ''}".lower()]
+    if not found:
+        known = ", ".join(f"{c.id}: {c.make or 'unknown'} {c.model or ''} {c.serial or ''}".strip() for c in cameras)
+        raise CameraNotFound(f"no camera matches {selector!r} (known: {known or 'none'})")
+    return found
+
+
+def levels_of(group: Group) -> Levels:
+    if group.source == "raw" and group.white_level:
+        return Levels(group.black_level or 0.0, group.white_level)
+    return Levels(0.0, float((1 << group.bits) - 1))
+
+
+def query(settings: Settings, *, camera: str | None = None, source: str | None = None, top: int = 20,
+          min_score: float = MIN_SCORE) -> list[dict[str, Any]]:
+    """The ``top`` most suspicious pixels over the selected cameras and sources, best first."""
+    if source is not None and source not in SOURCES:
+        raise BadArgument(f"--source must be one of {', '.join(SOURCES)}, not {source!r}")
+    if top < 1:
+        raise BadArgument("--top must be at least 1")
+    with Store(settings, create=False) as store:
+        cameras = {c.id: c for c in select_cameras(store.catalog.cameras(), camera)}
+        results: list[dict[str, Any]] = []
+        for group in store.catalog.groups(cameras):
+            if group.n < 2 or (source and group.source != source):
+                continue
+            state = store.state.read(group.id, group.generation, group.n)
+            cam = cameras[group.camera_id]
+            for cand in rank(state, source=group.source, pattern=group.pattern, levels=levels_of(group), top=top,
+                             min_score=min_score):
+                results.append({
+                    "camera": camera_label(cam), "camera_id": cam.id, "make": cam.make, "model": cam.model,
+                    "source": group.source, "group": group.id, "geometry": f"{group.width}x{group.height}",
+                    **cand.as_dict(),
+                })
+    results.sort(key=lambda r: -r["score"])
+    return results[:top]
+
+
+def cameras(settings: Settings) -> list[dict[str, Any]]:
+    """Every camera with its sources, geometries, photo count and capture date range."""
+    with Store(settings, create=False) as store:
+        groups_by_camera: dict[int, list[Group]] = defaultdict(list)
+        for group in store.catalog.groups():
+            groups_by_camera[group.camera_id].append(group)
+        stmt = (
+            select(File.camera_id, func.count(), func.min(File.capture_time), func.max(File.capture_time))
+            .where(File.status == INGESTED)
+            .group_by(File.camera_id)
+        )
+        with store.catalog.read() as s:
+            counts = {cid: (n, first, last) for cid, n, first, last in s.execute(stmt)}
+        out = []
+        for cam in store.catalog.cameras():
+            groups = groups_by_camera.get(cam.id, [])
+            photos, first, last = counts.get(cam.id, (0, None, None))
+            out.append({
+                "id": cam.id, "camera": camera_label(cam), "make": cam.make, "model": cam.model,
+                "serial": cam.serial, "sources": sorted({g.source for g in groups}),
+                "geometries": [f"{g.source} {g.width}x{g.height}x{g.channels} {g.bits}-bit" for g in groups],
+                "photos": photos, "frames": sum(g.n for g in groups),
+                "first_capture": first.isoformat() if first else None,
+                "last_capture": last.isoformat() if last else None,
+            })
+    return out
+
+
+def files(settings: Settings, *, status: str | None = None, camera: str | None = None) -> list[dict[str, Any]]:
+    """Every file the catalog knows (optionally one status or camera), with what became of it."""
+    if status is not None and status not in STATUSES:
+        raise BadArgument(f"--status must be one of {', '.join(STATUSES)}, not {status!r}")
+    with Store(settings, create=False) as store:
+        cams = {c.id: c for c in store.catalog.cameras()}
+        chosen = None if camera is None else [c.id for c in select_cameras(list(cams.values()), camera)]
+        rows = store.catalog.files(status, chosen)
+    return [
+        {
+            "path": f.path, "status": f.status, "reason": f.reason,
+            "camera": camera_label(cams[f.camera_id]) if f.camera_id in cams else None,
+            "source": f.source, "format": f.format, "size": f.size, "hash": f.hash,
+            "capture_time": f.capture_time.isoformat() if f.capture_time else None,
+            "exposure_time": f.exposure_time, "iso": f.iso,
+        }
+        for f in rows
+    ]

@@ -1,0 +1,95 @@
+"""Zarr v3 storage of group states, one immutable generation per commit.
+
+Layout under ``<store>/state.zarr``::
+
+    g<group id>/v<generation>/mean   float64 (row, col, channel)
+    g<group id>/v<generation>/m2     float64 (row, col, channel)
+
+A commit writes a new generation whole (every chunk, from one writer: zarr loses data on concurrent or
+unaligned partial chunk writes), then the catalog switches the group to it in one transaction, then the old
+generation is deleted. A generation the catalog does not point at is garbage from an interrupted commit.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import zarr
+from zarr.codecs import BloscCodec
+
+from .errors import StateError, StoreError
+from .stats import State
+
+CHUNK = 1024  # rows and cols per chunk; 1024 x 1024 x 3 float64 = 24 MiB uncompressed
+_COMPRESSOR = BloscCodec(cname="lz4", clevel=1, shuffle="shuffle")
+FIELDS = ("mean", "m2")
+
+
+def _chunks(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return (min(CHUNK, shape[0]), min(CHUNK, shape[1]), *shape[2:])
+
+
+class StateStore:
+    """The Zarr hierarchy of all group states in a store directory."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _name(self, group_id: int, generation: int) -> str:
+        return f"g{group_id}/v{generation}"
+
+    def _root(self, mode: str) -> zarr.Group:
+        try:
+            return zarr.open_group(str(self.path), mode=mode)  # type: ignore[arg-type]
+        except (OSError, ValueError) as err:
+            raise StoreError(f"cannot open state {self.path}: {err}") from err
+
+    def write(self, group_id: int, generation: int, state: State) -> None:
+        """Write ``state`` as a new generation (all chunks; overwrites leftovers of the same generation)."""
+        try:
+            root = self._root("a")
+            node = root.require_group(self._name(group_id, generation))
+            for name in FIELDS:
+                data = getattr(state, name)
+                array = node.create_array(
+                    name,
+                    shape=data.shape,
+                    dtype="float64",
+                    chunks=_chunks(data.shape),
+                    compressors=_COMPRESSOR,
+                    overwrite=True,
+                )
+                array[...] = data
+            node.attrs["n"] = state.n
+        except OSError as err:
+            raise StoreError(f"cannot write state of group {group_id}: {err.strerror or err}") from err
+
+    def read(self, group_id: int, generation: int, n: int) -> State:
+        """Read a committed generation; ``n`` comes from the catalog and is checked against the arrays."""
+        name = self._name(group_id, generation)
+        try:
+            node = zarr.open_group(str(self.path / name), mode="r")
+            arrays = {f: node[f][...] for f in FIELDS}
+            stored_n = node.attrs.get("n")
+        except (OSError, KeyError, ValueError) as err:
+            raise StateError(f"state {name} is missing or unreadable: {err}") from err
+        if stored_n != n:
+            raise StateError(f"state {name} holds {stored_n} frames but the catalog says {n}")
+        return State(n, np.asarray(arrays["mean"]), np.asarray(arrays["m2"]))
+
+    def read_window(self, group_id: int, generation: int, rows: slice, cols: slice) -> dict[str, np.ndarray]:
+        """A window of a generation's arrays (reads only the chunks it touches)."""
+        node = zarr.open_group(str(self.path / self._name(group_id, generation)), mode="r")
+        return {f: np.asarray(node[f][rows, cols]) for f in FIELDS}
+
+    def generations(self, group_id: int) -> list[int]:
+        folder = self.path / f"g{group_id}"
+        if not folder.is_dir():
+            return []
+        return sorted(int(p.name[1:]) for p in folder.iterdir() if p.name[:1] == "v" and p.name[1:].isdigit())
+
+    def drop(self, group_id: int, generation: int) -> None:
+        """Delete one generation (garbage once the catalog points elsewhere)."""
+        shutil.rmtree(self.path / self._name(group_id, generation), ignore_errors=True)

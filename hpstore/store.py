@@ -1,0 +1,44 @@
+"""A store: one directory holding the Zarr state and (by default) the SQLite catalog."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .catalog import Catalog
+from .errors import StoreError
+from .settings import Settings
+from .statestore import StateStore
+
+
+class Store:
+    """Catalog and state of one store. ``create=False`` refuses to make a new, empty store."""
+
+    def __init__(self, settings: Settings, *, create: bool = True) -> None:
+        self.settings = settings
+        root = settings.store
+        if not create and not (root / "state.zarr").exists() and settings.catalog_url is None:
+            raise StoreError(f"no hpstore store at {root} (run `hpstore ingest PATH` first, or pass --store)")
+        if create:
+            try:
+                root.mkdir(parents=True, exist_ok=True)
+                (root / "state.zarr").mkdir(exist_ok=True)
+            except OSError as err:
+                raise StoreError(f"cannot create store {root}: {err.strerror or err}") from err
+            if not os.access(root, os.W_OK):
+                raise StoreError(f"store {root} is not writable")
+        self.catalog = Catalog(settings.catalog)
+        self.state = StateStore(settings.state_path)
+
+    @property
+    def path(self) -> Path:
+        return self.settings.store
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

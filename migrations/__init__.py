@@ -1,0 +1,1 @@
+"""Alembic migrations of the hpstore catalog (installed as ``hpstore.migrations``)."""

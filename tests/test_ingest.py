@@ -1,0 +1,167 @@
+"""Ingest end to end on simulator archives: exact statistics, incremental updates, grouping, duplicates."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import rawpy
+import simplejpeg
+
+from hpstore import stats
+from hpstore.catalog import DUPLICATE, INGESTED
+from hpstore.ingest import ingest
+from hpstore.settings import Settings
+from hpstore.simulator import Archive, CameraSpec, write_archive
+from hpstore.store import Store
+
+from .conftest import make_settings
+
+
+def _states(settings: Settings) -> dict[str, stats.State]:
+    with Store(settings, create=False) as store:
+        return {
+            f"{g.camera_id}/{g.source}/{g.width}x{g.height}": store.state.read(g.id, g.generation, g.n)
+            for g in store.catalog.groups()
+        }
+
+
+def _raw_frames(paths: list[Path]) -> np.ndarray:
+    frames = []
+    for p in paths:
+        with rawpy.imread(str(p)) as raw:
+            frames.append(raw.raw_image_visible.copy()[:, :, None])
+    return np.stack(frames)
+
+
+def _jpeg_frames(paths: list[Path]) -> np.ndarray:
+    return np.stack([simplejpeg.decode_jpeg(p.read_bytes(), colorspace="RGB") for p in paths])
+
+
+def test_state_matches_numpy_over_the_same_frames(archive: Archive, settings: Settings) -> None:
+    # Tiny batches and several commits: the result must not depend on batching.
+    settings = settings.with_(max_batch_frames=4, commit_seconds=0.0)
+    report = ingest([str(archive.shots[0].paths["dng"].parent)], settings)
+    assert report.ingested == 2 * len(archive.shots)
+    states = _states(settings)
+    raw = next(s for k, s in states.items() if "/raw/" in k)
+    rgb = next(s for k, s in states.items() if "/rgb/" in k)
+    for state, frames in (
+        (raw, _raw_frames([s.paths["dng"] for s in archive.shots])),
+        (rgb, _jpeg_frames([s.paths["jpg"] for s in archive.shots])),
+    ):
+        mean, var = stats.finalize(state)
+        ref = frames.astype(np.float64)
+        np.testing.assert_allclose(mean, ref.mean(axis=0), rtol=1e-9)
+        np.testing.assert_allclose(var, ref.var(axis=0), rtol=1e-9, atol=1e-9)
+
+
+def test_a_then_b_equals_a_and_b_at_once(archive: Archive, tmp_path: Path) -> None:
+    folder_a, folder_b = tmp_path / "a", tmp_path / "b"
+    folder_a.mkdir()
+    folder_b.mkdir()
+    for shot in archive.shots:
+        target = folder_a if shot.index < 13 else folder_b
+        for path in shot.paths.values():
+            shutil.copy2(path, target / path.name)
+    both = make_settings(tmp_path / "both")
+    ingest([str(folder_a), str(folder_b)], both)
+    steps = make_settings(tmp_path / "steps")
+    first = ingest([str(folder_a)], steps)
+    second = ingest([str(folder_a), str(folder_b)], steps)
+    assert first.ingested == 26 and second.ingested == 34 and second.unchanged == 26
+    s_both, s_steps = _states(both), _states(steps)
+    assert s_both.keys() == s_steps.keys()
+    for key, state in s_both.items():
+        assert state.n == s_steps[key].n
+        np.testing.assert_allclose(s_steps[key].mean, state.mean, rtol=1e-9)
+        np.testing.assert_allclose(s_steps[key].m2, state.m2, rtol=1e-9)
+
+
+def test_rerun_ingests_nothing(archive: Archive, settings: Settings) -> None:
+    folder = str(archive.shots[0].paths["dng"].parent)
+    ingest([folder], settings)
+    before = _states(settings)
+    again = ingest([folder], settings)
+    assert (again.ingested, again.failed, again.duplicates) == (0, 0, 0)
+    assert again.unchanged == 2 * len(archive.shots)
+    after = _states(settings)
+    for key, state in before.items():
+        assert after[key].n == state.n
+        np.testing.assert_array_equal(after[key].mean, state.mean)
+
+
+def test_raw_and_jpeg_of_one_shot_feed_both_sources_of_one_camera(archive: Archive, settings: Settings) -> None:
+    ingest([str(archive.shots[0].paths["dng"].parent)], settings)
+    with Store(settings, create=False) as store:
+        cameras = store.catalog.cameras()
+        groups = store.catalog.groups()
+    assert [(c.make, c.model, c.serial) for c in cameras] == [("Simcam", "T100", "TEST0001")]
+    assert sorted((g.source, g.channels, g.bits, g.pattern) for g in groups) == [
+        ("raw", 1, 16, "RGGB"),
+        ("rgb", 3, 8, None),
+    ]
+    assert all(g.n == len(archive.shots) for g in groups)
+    raw = next(g for g in groups if g.source == "raw")
+    assert (raw.black_level, raw.white_level) == (512.0, 16383.0)
+
+
+def test_portrait_tagged_jpeg_stays_in_sensor_orientation(archive: Archive, settings: Settings) -> None:
+    portrait = [s for s in archive.shots if s.orientation == 6]
+    assert portrait, "the fixture should contain portrait-tagged shots"
+    ingest([str(s.paths["jpg"]) for s in archive.shots], settings)
+    with Store(settings, create=False) as store:
+        (group,) = store.catalog.groups()
+    # one geometry: the rotated tag did not rotate the array
+    assert (group.height, group.width, group.n) == (200, 300, len(archive.shots))
+
+
+def test_other_geometry_and_unknown_camera_get_their_own_groups(tmp_path: Path, settings: Settings) -> None:
+    small = CameraSpec(make="Simcam", model="T100", serial="TEST0001", height=100, width=150)
+    write_archive(tmp_path / "small", small, [], shots=3, formats=("jpg",), seed=1)
+    write_archive(tmp_path / "noexif", CameraSpec(height=60, width=80), [], shots=3, formats=("jpg",), exif=False)
+    events = []
+    report = ingest([str(tmp_path / "small"), str(tmp_path / "noexif")], settings, on_event=events.append)
+    assert report.ingested == 6
+    with Store(settings, create=False) as store:
+        cams = {c.key: c for c in store.catalog.cameras()}
+        groups = store.catalog.groups()
+    assert "unknown|80x60" in cams and cams["unknown|80x60"].make is None
+    assert {(g.width, g.height) for g in groups} == {(150, 100), (80, 60)}
+    assert any(e.kind == "notice" and "without camera EXIF" in e.text for e in events)
+
+
+def test_same_content_under_another_path_is_a_duplicate(archive: Archive, tmp_path: Path, settings: Settings) -> None:
+    src = archive.shots[0].paths["jpg"]
+    (tmp_path / "x").mkdir()
+    shutil.copy2(src, tmp_path / "x" / "copy.jpg")
+    shutil.copy2(src, tmp_path / "x" / "orig.jpg")
+    first = ingest([str(tmp_path / "x")], settings)
+    assert (first.ingested, first.duplicates) == (1, 1)
+    # a later copy elsewhere is a duplicate of what the catalog already counted
+    (tmp_path / "y").mkdir()
+    shutil.copy2(src, tmp_path / "y" / "third.jpg")
+    later = ingest([str(tmp_path / "y")], settings)
+    assert (later.ingested, later.duplicates) == (0, 1)
+    with Store(settings, create=False) as store:
+        rows = {Path(f.path).name: f for f in store.catalog.files()}
+        (group,) = store.catalog.groups()
+    assert rows["copy.jpg"].status == INGESTED
+    assert rows["orig.jpg"].status == rows["third.jpg"].status == DUPLICATE
+    assert "copy.jpg" in (rows["third.jpg"].reason or "")
+    assert group.n == 1
+
+
+def test_catalog_records_capture_facts(archive: Archive, settings: Settings) -> None:
+    shot = archive.shots[3]
+    ingest([str(p) for p in shot.paths.values()], settings)
+    with Store(settings, create=False) as store:
+        rows = store.catalog.files()
+    assert len(rows) == 2
+    for row in rows:
+        assert row.status == INGESTED and row.hash and len(row.hash) == 64
+        assert row.capture_time == shot.capture_time
+        assert row.iso == shot.iso
+        assert abs((row.exposure_time or 0) - shot.exposure_time) <= 0.01 * shot.exposure_time
+        assert (row.height, row.width) == (200, 300)
