@@ -69,8 +69,11 @@ def main(
     ctx: typer.Context,
     store: Annotated[
         Path | None,
-        typer.Option(help="Store directory (Zarr state + SQLite catalog). Default: $HPSTORE_STORE, else a "
-                     "folder in your user data directory.", show_default=False),
+        typer.Option(
+            help="Store directory (Zarr state + SQLite catalog). Default: $HPSTORE_STORE, else a "
+            "folder in your user data directory.",
+            show_default=False,
+        ),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
 ) -> None:
@@ -81,8 +84,10 @@ def main(
 @app.command()
 def ingest(
     ctx: typer.Context,
-    paths: Annotated[list[str], typer.Argument(help="Files, folders (walked recursively) and glob patterns.",
-                                               show_default=False)],
+    paths: Annotated[
+        list[str],
+        typer.Argument(help="Files, folders (walked recursively) and glob patterns.", show_default=False),
+    ],
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no per-file lines.")] = False,
     workers: Annotated[int | None, typer.Option(min=1, help="Decoder threads (default: CPUs).")] = None,
     fmt: Annotated[str, typer.Option("--format", help="Summary as text or json.")] = "text",
@@ -105,7 +110,20 @@ def ingest(
         print(report.summary)
 
 
-QUERY_COLUMNS = ["camera", "source", "row", "col", "channel", "kind", "score", "n", "mean", "std", "z_mean", "z_std"]
+QUERY_COLUMNS = [
+    "camera",
+    "source",
+    "row",
+    "col",
+    "channel",
+    "kind",
+    "score",
+    "n",
+    "mean",
+    "std",
+    "z_mean",
+    "z_std",
+]
 
 
 @app.command()
@@ -142,7 +160,9 @@ def cameras(
 def files(
     ctx: typer.Context,
     status: Annotated[str | None, typer.Option(help="Only ingested, duplicate, failed or skipped files.")] = None,
-    camera: Annotated[str | None, typer.Option(help="Only files of this camera (id, serial or make/model).")] = None,
+    camera: Annotated[
+        str | None, typer.Option(help="Only files of this camera (id, serial or make/model).")
+    ] = None,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
 ) -> None:
     """List every file the catalog knows, with its status and the reason for it."""
@@ -154,8 +174,12 @@ def files(
 def demo(
     ctx: typer.Context,
     photos: Annotated[int, typer.Option(min=3, help="Shots in the synthetic archive.")] = 40,
-    keep: Annotated[Path | None, typer.Option(help="Keep archive and store in this folder (default: "
-                                              "a temporary folder, removed afterwards).")] = None,
+    keep: Annotated[
+        Path | None,
+        typer.Option(
+            help="Keep archive and store in this folder (default: a temporary folder, removed afterwards)."
+        ),
+    ] = None,
     fmt: Annotated[Format, typer.Option("--format", help="Output format of the ranking.")] = Format.table,
 ) -> None:
     """Simulate a camera with planted defects, ingest its RAW+JPEG archive into a throw-away store, query it."""

@@ -44,7 +44,9 @@ class IngestView:
             self.bar.start()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self.bar:
             self.bar.stop()
 

@@ -24,6 +24,8 @@ from .stats import State, finalize
 
 TILE = 32  # samples of one colour per tile side for the local scale
 MIN_SCORE = 6.0  # default threshold of a likely defect
+RING = 7  # pixels: how far JPEG ringing reaches (within its 8x8 block)
+SMEAR_RATIO = 0.3  # ringing scores below this share of its defect's score
 KINDS = ("hot", "stuck", "dead", "partial", "dim", "noisy")
 
 
@@ -58,37 +60,73 @@ class Candidate:
         return asdict(self)
 
 
-@numba.njit(parallel=True, cache=True)
-def neighbour_median(a: np.ndarray, d: int) -> np.ndarray:  # pragma: no cover
-    """Median of the 8 neighbours at distance ``d`` of every sample of a 2-D array (mirrored at edges)."""
+@numba.njit(cache=True)
+def _along(a: np.ndarray, y: int, x: int, dy: int, dx: int, d: int, buf: np.ndarray) -> None:  # pragma: no cover
+    """Fill ``buf`` with the 8 samples nearest to (y, x) at multiples of ``d`` along direction (dy, dx)."""
     h, w = a.shape
-    out = np.empty_like(a)
+    k = 0
+    step = 1
+    while k < 8 and step < h + w:
+        for sign in (-1, 1):
+            yy = y + sign * step * d * dy
+            xx = x + sign * step * d * dx
+            if k < 8 and 0 <= yy < h and 0 <= xx < w:
+                buf[k] = a[yy, xx]
+                k += 1
+        step += 1
+    while k < 8:  # a line shorter than 9 samples: repeat the sample itself
+        buf[k] = a[y, x]
+        k += 1
+
+
+@numba.njit(parallel=True, cache=True)
+def neighbourhood(a: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
+    """Compare every sample of a 2-D array with its 8 neighbours at distance ``d``.
+
+    Samples closer than ``d`` to the border are compared with the 8 nearest samples of their colour along
+    the border line instead: across it, an edge of the scene parallel to the border would fool them.
+
+    Returns the neighbours' median, the residual ``a - clip(a, 3rd lowest, 3rd highest neighbour)`` and the
+    neighbours' spread ``3rd highest - 3rd lowest``. The residual is zero for a sample that agrees with at
+    least three neighbours on each side: the corner of a bright area or a line two samples wide is not an
+    outlier, while a lone defect stands apart from all eight.
+    """
+    h, w = a.shape
+    med = np.empty_like(a)
+    res = np.empty_like(a)
+    spread = np.empty_like(a)
     for y in numba.prange(h):
         buf = np.empty(8, a.dtype)
         yy = np.int64(y)
-        up = yy - d if yy >= d else yy + d
-        down = yy + d if yy + d < h else yy - d
+        up = yy - d
+        down = yy + d
         for x in range(w):
-            left = x - d if x >= d else x + d
-            right = x + d if x + d < w else x - d
-            buf[0] = a[up, left]
-            buf[1] = a[up, x]
-            buf[2] = a[up, right]
-            buf[3] = a[yy, left]
-            buf[4] = a[yy, right]
-            buf[5] = a[down, left]
-            buf[6] = a[down, x]
-            buf[7] = a[down, right]
+            if up < 0 or down >= h:
+                _along(a, yy, x, 0, 1, d, buf)
+            elif x < d or x + d >= w:
+                _along(a, yy, x, 1, 0, d, buf)
+            else:
+                buf[0] = a[up, x - d]
+                buf[1] = a[up, x]
+                buf[2] = a[up, x + d]
+                buf[3] = a[yy, x - d]
+                buf[4] = a[yy, x + d]
+                buf[5] = a[down, x - d]
+                buf[6] = a[down, x]
+                buf[7] = a[down, x + d]
             buf.sort()
-            out[y, x] = 0.5 * (buf[3] + buf[4])
-    return out
+            v = a[yy, x]
+            med[yy, x] = 0.5 * (buf[3] + buf[4])
+            res[yy, x] = v - min(max(v, buf[2]), buf[5])
+            spread[yy, x] = buf[5] - buf[2]
+    return med, res, spread
 
 
 @numba.njit(parallel=True, cache=True)
-def tile_scale(res: np.ndarray, period: int, tile: int, floor: float) -> np.ndarray:  # pragma: no cover
-    """1.4826 x median |res| over tiles of ``tile`` x ``tile`` samples of one lattice (one CFA colour)."""
-    h, w = res.shape
-    out = np.empty_like(res)
+def tile_median(values: np.ndarray, period: int, tile: int) -> np.ndarray:  # pragma: no cover
+    """Median of ``values`` over tiles of ``tile`` x ``tile`` samples of one lattice (one CFA colour)."""
+    h, w = values.shape
+    out = np.empty_like(values)
     span = tile * period
     ty_n = (h + span - 1) // span
     tx_n = (w + span - 1) // span
@@ -103,23 +141,27 @@ def tile_scale(res: np.ndarray, period: int, tile: int, floor: float) -> np.ndar
                 nx = (x1 - x0 - ox + period - 1) // period
                 if ny <= 0 or nx <= 0:
                     continue
-                buf = np.empty(ny * nx, res.dtype)
+                buf = np.empty(ny * nx, values.dtype)
                 k = 0
                 for y in range(y0 + oy, y1, period):
                     for x in range(x0 + ox, x1, period):
-                        buf[k] = abs(res[y, x])
+                        buf[k] = values[y, x]
                         k += 1
-                s = max(1.4826 * np.median(buf), floor)
+                m = np.median(buf)
                 for y in range(y0 + oy, y1, period):
                     for x in range(x0 + ox, x1, period):
-                        out[y, x] = s
+                        out[y, x] = m
     return out
 
 
+# For Gaussian noise of deviation s, the 3rd-lowest to 3rd-highest of 8 samples spans about 0.95 s.
+_SPREAD_TO_SIGMA = 1.0 / 0.95
+
+
 def _zmap(values: np.ndarray, d: int, period: int, floor: float) -> tuple[np.ndarray, np.ndarray]:
-    med = neighbour_median(values, d)
-    res = values - med
-    return res / tile_scale(res, period, TILE, floor), med
+    med, res, spread = neighbourhood(values, d)
+    scale = np.maximum(tile_median(spread, period, TILE) * _SPREAD_TO_SIGMA, floor)
+    return res / scale, med
 
 
 def channel_names(source: str, pattern: str | None, channels: int) -> str | None:
@@ -128,8 +170,9 @@ def channel_names(source: str, pattern: str | None, channels: int) -> str | None
     return "L" if channels == 1 else "RGB"[:channels]
 
 
-def rank(state: State, *, source: str, pattern: str | None, levels: Levels, top: int = 20,
-         min_score: float = MIN_SCORE) -> list[Candidate]:
+def rank(
+    state: State, *, source: str, pattern: str | None, levels: Levels, top: int = 20, min_score: float = MIN_SCORE
+) -> list[Candidate]:
     """The ``top`` most suspicious pixels of a group state, best first, one entry per defect.
 
     Parameters
@@ -163,43 +206,74 @@ def rank(state: State, *, source: str, pattern: str | None, levels: Levels, top:
     if above.size > max(50 * top, 2000):
         above = above[np.argpartition(flat[above], -max(50 * top, 2000))[-max(50 * top, 2000) :]]
     order = above[np.argsort(-flat[above], kind="stable")]
+    # JPEG and demosaicing smear a defect over its neighbours (always suppressed within ``radius``) and
+    # ring up to a block away (suppressed within ``RING`` only when far weaker than the defect itself,
+    # so two real defects side by side both stay).
     radius = 0 if source == "raw" else 2
     names = channel_names(source, pattern, mean.shape[2])
     width = mean.shape[1]
     picked: list[Candidate] = []
-    taken: list[tuple[int, int]] = []
+    taken: list[tuple[int, int, float]] = []
     for idx in order:
         r, col = divmod(int(idx), width)
-        if radius and any(abs(r - tr) <= radius and abs(col - tc) <= radius for tr, tc in taken):
-            continue  # a smeared neighbour of a defect already reported
+        if radius and any(
+            reach <= RING and (reach <= radius or flat[idx] < SMEAR_RATIO * ts)
+            for tr, tc, ts in taken
+            for reach in (max(abs(r - tr), abs(col - tc)),)
+        ):
+            continue  # the smear or ringing of a defect already reported
         c = int(best_c[r, col])
         letter = pattern[(r % period) * period + col % period] if names is None and pattern else (names or "?")[c]
-        values = (mean[r, col, c], std[r, col, c], z_m[r, col, c], z_s[r, col, c], med_m[r, col, c], med_s[r, col, c])
-        picked.append(
-            Candidate(r, col, letter, classify(*values, levels=levels, source=source), float(flat[idx]), state.n,
-                      *(float(v) for v in values))
+        values = (
+            mean[r, col, c],
+            std[r, col, c],
+            z_m[r, col, c],
+            z_s[r, col, c],
+            med_m[r, col, c],
+            med_s[r, col, c],
         )
-        taken.append((r, col))
+        picked.append(
+            Candidate(
+                r,
+                col,
+                letter,
+                classify(*values, levels=levels, source=source),
+                float(flat[idx]),
+                state.n,
+                *(float(v) for v in values),
+            )
+        )
+        taken.append((r, col, float(flat[idx])))
         if len(picked) >= top:
             break
     return picked
 
 
-def classify(mean: float, std: float, z_mean: float, z_std: float, nb_mean: float, nb_std: float, *,
-             levels: Levels, source: str) -> str:
-    """The defect class of one pixel from its statistics and its neighbourhood's."""
-    level = (mean - levels.black) / levels.span
-    frozen = std <= 0.25 * nb_std or z_std <= -6
-    if frozen and level >= 0.9:
-        return "stuck"
-    if frozen and (level <= 0.02 or mean < 0.25 * (nb_mean - levels.black) + levels.black) and z_mean < 0:
-        return "dead"
-    if frozen and z_mean > 0:
-        return "stuck"
-    if z_mean > 0 and z_std > 3:
-        return "hot"
+def classify(
+    mean: float,
+    std: float,
+    z_mean: float,
+    z_std: float,
+    nb_mean: float,
+    nb_std: float,
+    *,
+    levels: Levels,
+    source: str,
+) -> str:
+    """The defect class of one pixel from its statistics and its neighbourhood's.
+
+    On developed images clipping and tone curves hide how a defect varies with exposure, so a bright
+    pixel that is not frozen counts as hot there; RAW data tells hot (spread grows) from partial (offset).
+    """
+    frozen = std <= 0.3 * nb_std
     if z_mean > 0:
+        if frozen:
+            return "stuck"
+        if z_std > 3 or source == "rgb":
+            return "hot"
         return "partial"
+    if z_mean < 0 and (frozen or z_std < 0):
+        return "dead"
     if z_mean < 0 and abs(z_mean) >= abs(z_std):
         return "dim"
     return "noisy" if z_std > 0 else "stuck"

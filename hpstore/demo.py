@@ -34,8 +34,9 @@ def found(defects: tuple[Defect, ...], rows: list[dict[str, Any]], source: str) 
     return {d for d in defects if any(abs(d.row - r) <= radius and abs(d.col - c) <= radius for r, c in hits)}
 
 
-def run_demo(*, photos: int = 40, keep: Path | None = None, on_event: OnEvent | None = None,
-             seed: int = 2011) -> DemoResult:
+def run_demo(
+    *, photos: int = 40, keep: Path | None = None, on_event: OnEvent | None = None, seed: int = 2011
+) -> DemoResult:
     """Write a RAW+JPEG archive of ``photos`` shots, ingest it into a fresh store and rank its pixels."""
     work = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="hpstore-demo-"))
     try:

@@ -31,7 +31,9 @@ def select_cameras(cameras: list[Camera], selector: str | None) -> list[Camera]:
         return exact
     found = [c for c in cameras if text in f"{c.make or ''} {c.model or ''}".lower()]
     if not found:
-        known = ", ".join(f"{c.id}: {c.make or 'unknown'} {c.model or ''} {c.serial or ''}".strip() for c in cameras)
+        known = ", ".join(
+            f"{c.id}: {c.make or 'unknown'} {c.model or ''} {c.serial or ''}".strip() for c in cameras
+        )
         raise CameraNotFound(f"no camera matches {selector!r} (known: {known or 'none'})")
     return found
 
@@ -42,8 +44,14 @@ def levels_of(group: Group) -> Levels:
     return Levels(0.0, float((1 << group.bits) - 1))
 
 
-def query(settings: Settings, *, camera: str | None = None, source: str | None = None, top: int = 20,
-          min_score: float = MIN_SCORE) -> list[dict[str, Any]]:
+def query(
+    settings: Settings,
+    *,
+    camera: str | None = None,
+    source: str | None = None,
+    top: int = 20,
+    min_score: float = MIN_SCORE,
+) -> list[dict[str, Any]]:
     """The ``top`` most suspicious pixels over the selected cameras and sources, best first."""
     if source is not None and source not in SOURCES:
         raise BadArgument(f"--source must be one of {', '.join(SOURCES)}, not {source!r}")
@@ -57,13 +65,26 @@ def query(settings: Settings, *, camera: str | None = None, source: str | None =
                 continue
             state = store.state.read(group.id, group.generation, group.n)
             cam = cameras[group.camera_id]
-            for cand in rank(state, source=group.source, pattern=group.pattern, levels=levels_of(group), top=top,
-                             min_score=min_score):
-                results.append({
-                    "camera": camera_label(cam), "camera_id": cam.id, "make": cam.make, "model": cam.model,
-                    "source": group.source, "group": group.id, "geometry": f"{group.width}x{group.height}",
-                    **cand.as_dict(),
-                })
+            for cand in rank(
+                state,
+                source=group.source,
+                pattern=group.pattern,
+                levels=levels_of(group),
+                top=top,
+                min_score=min_score,
+            ):
+                results.append(
+                    {
+                        "camera": camera_label(cam),
+                        "camera_id": cam.id,
+                        "make": cam.make,
+                        "model": cam.model,
+                        "source": group.source,
+                        "group": group.id,
+                        "geometry": f"{group.width}x{group.height}",
+                        **cand.as_dict(),
+                    }
+                )
     results.sort(key=lambda r: -r["score"])
     return results[:top]
 
@@ -85,14 +106,21 @@ def cameras(settings: Settings) -> list[dict[str, Any]]:
         for cam in store.catalog.cameras():
             groups = groups_by_camera.get(cam.id, [])
             photos, first, last = counts.get(cam.id, (0, None, None))
-            out.append({
-                "id": cam.id, "camera": camera_label(cam), "make": cam.make, "model": cam.model,
-                "serial": cam.serial, "sources": sorted({g.source for g in groups}),
-                "geometries": [f"{g.source} {g.width}x{g.height}x{g.channels} {g.bits}-bit" for g in groups],
-                "photos": photos, "frames": sum(g.n for g in groups),
-                "first_capture": first.isoformat() if first else None,
-                "last_capture": last.isoformat() if last else None,
-            })
+            out.append(
+                {
+                    "id": cam.id,
+                    "camera": camera_label(cam),
+                    "make": cam.make,
+                    "model": cam.model,
+                    "serial": cam.serial,
+                    "sources": sorted({g.source for g in groups}),
+                    "geometries": [f"{g.source} {g.width}x{g.height}x{g.channels} {g.bits}-bit" for g in groups],
+                    "photos": photos,
+                    "frames": sum(g.n for g in groups),
+                    "first_capture": first.isoformat() if first else None,
+                    "last_capture": last.isoformat() if last else None,
+                }
+            )
     return out
 
 
@@ -106,11 +134,17 @@ def files(settings: Settings, *, status: str | None = None, camera: str | None =
         rows = store.catalog.files(status, chosen)
     return [
         {
-            "path": f.path, "status": f.status, "reason": f.reason,
+            "path": f.path,
+            "status": f.status,
+            "reason": f.reason,
             "camera": camera_label(cams[f.camera_id]) if f.camera_id in cams else None,
-            "source": f.source, "format": f.format, "size": f.size, "hash": f.hash,
+            "source": f.source,
+            "format": f.format,
+            "size": f.size,
+            "hash": f.hash,
             "capture_time": f.capture_time.isoformat() if f.capture_time else None,
-            "exposure_time": f.exposure_time, "iso": f.iso,
+            "exposure_time": f.exposure_time,
+            "iso": f.iso,
         }
         for f in rows
     ]

@@ -27,7 +27,7 @@ class Store:
                 raise StoreError(f"cannot create store {root}: {err.strerror or err}") from err
             if not os.access(root, os.W_OK):
                 raise StoreError(f"store {root} is not writable")
-        self.catalog = Catalog(settings.catalog)
+        self.catalog = Catalog(settings.catalog, readonly=not create)
         self.state = StateStore(settings.state_path)
 
     @property

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,3 +33,21 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Archive:
     folder = tmp_path_factory.mktemp("archive")
     defects = plant_defects(CAMERA, np.random.default_rng(7), hot=4, stuck=2, dead=2)
     return write_archive(folder, CAMERA, defects, shots=30, formats=("dng", "jpg"), seed=7, portrait_every=4)
+
+
+def hpstore_command() -> list[str]:
+    """The installed console script (the real entry point users run)."""
+    exe = Path(sys.executable).with_name("hpstore")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "hpstore.cli.main"]
+
+
+def hpstore_unprivileged(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``hpstore`` so that file permissions apply even when the tests run as root (CI does):
+    root keeps its uid but loses the capabilities that override permission bits."""
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            raise RuntimeError("running as root needs util-linux setpriv to test permissions")
+        prefix = [setpriv, "--bounding-set=-dac_override,-dac_read_search", "--"]
+    return subprocess.run([*prefix, *hpstore_command(), *args], capture_output=True, text=True, timeout=300)

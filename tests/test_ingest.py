@@ -132,7 +132,9 @@ def test_other_geometry_and_unknown_camera_get_their_own_groups(tmp_path: Path, 
     assert any(e.kind == "notice" and "without camera EXIF" in e.text for e in events)
 
 
-def test_same_content_under_another_path_is_a_duplicate(archive: Archive, tmp_path: Path, settings: Settings) -> None:
+def test_same_content_under_another_path_is_a_duplicate(
+    archive: Archive, tmp_path: Path, settings: Settings
+) -> None:
     src = archive.shots[0].paths["jpg"]
     (tmp_path / "x").mkdir()
     shutil.copy2(src, tmp_path / "x" / "copy.jpg")

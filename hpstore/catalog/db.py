@@ -15,6 +15,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, delete, event, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -34,15 +36,16 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]
         yield items[start : start + size]
 
 
-def _sqlite_events(engine: Engine) -> None:
+def _sqlite_events(engine: Engine, readonly: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # pysqlite's own BEGIN handling is off: we emit BEGIN below
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA busy_timeout = 30000")
-        cur.execute("PRAGMA foreign_keys = ON")
-        cur.execute("PRAGMA journal_mode = WAL")
-        cur.execute("PRAGMA synchronous = NORMAL")
+        if not readonly:
+            cur.execute("PRAGMA foreign_keys = ON")
+            cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute("PRAGMA synchronous = NORMAL")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -60,14 +63,19 @@ def _alembic_config() -> Config:
 class Catalog:
     """A handle on the catalog database. Cheap to create; call :meth:`close` (or use ``with``)."""
 
-    def __init__(self, url: str, *, migrate: bool = True) -> None:
+    def __init__(self, url: str, *, readonly: bool = False) -> None:
         self.url = url
         try:
+            if readonly and url.startswith("sqlite:///") and "?" not in url:
+                # A read-only store (permissions, a snapshot) is still queryable: no journal files written.
+                url = f"sqlite:///file:{url.removeprefix('sqlite:///')}?mode=ro&uri=true"
             self.engine = create_engine(url)
             if self.engine.dialect.name == "sqlite":
-                _sqlite_events(self.engine)
+                _sqlite_events(self.engine, readonly)
             self._writer = self.engine.execution_options(hpstore_write=True)
-            if migrate:
+            if readonly:
+                self.check_revision()
+            else:
                 self.upgrade()
         except SQLAlchemyError as err:
             raise CatalogError(f"cannot open catalog {url}: {err.__class__.__name__}: {err.args[0]}") from err
@@ -87,6 +95,17 @@ class Catalog:
         with self._writer.begin() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
+
+    def check_revision(self) -> None:
+        """Refuse a catalog whose schema is not the one this version of hpstore writes."""
+        head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+        with self.engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+        if current != head:
+            raise CatalogError(
+                f"catalog schema is at revision {current}, this hpstore needs {head}: "
+                "run `hpstore ingest` once with write access to upgrade it"
+            )
 
     @contextmanager
     def write(self) -> Iterator[Session]:

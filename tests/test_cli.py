@@ -1,0 +1,85 @@
+"""The command line, through Typer's runner and through the installed console script."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from hpstore.cli.main import app
+from hpstore.simulator import Archive, write_corrupt_files
+
+runner = CliRunner()
+
+
+def _run(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    return runner.invoke(app, list(args), env=env, catch_exceptions=False)
+
+
+def test_ingest_query_cameras_files(archive: Archive, tmp_path: Path) -> None:
+    store = str(tmp_path / "store")
+    folder = str(archive.shots[0].paths["dng"].parent)
+    result = _run("--store", store, "ingest", "--quiet", folder)
+    assert result.exit_code == 0, result.output
+    assert "ingested 60" in result.stdout
+    again = _run("--store", store, "ingest", folder)
+    assert again.exit_code == 0 and "nothing new to ingest" in again.stdout
+
+    rows = json.loads(_run("--store", store, "query", "--top", "5", "--format", "json").stdout)
+    assert len(rows) == 5 and rows[0]["score"] >= rows[-1]["score"]
+    assert {"camera", "source", "row", "col", "channel", "kind", "score", "n", "mean", "std"} <= rows[0].keys()
+    csv_out = _run("--store", store, "query", "--top", "3", "--format", "csv", "--source", "raw").stdout
+    assert csv_out.splitlines()[0].startswith("camera,source,row,col") and len(csv_out.splitlines()) == 4
+
+    cams = json.loads(_run("--store", store, "cameras", "--format", "json").stdout)
+    assert [(c["make"], c["model"], c["serial"], c["photos"]) for c in cams] == [("Simcam", "T100", "TEST0001", 60)]
+    assert cams[0]["first_capture"].startswith("2020-01-01") and sorted(cams[0]["sources"]) == ["raw", "rgb"]
+    table = _run("--store", store, "cameras").stdout
+    assert "TEST0001" in table and "first_capture" in table
+
+    files = json.loads(_run("--store", store, "files", "--format", "json").stdout)
+    assert len(files) == 60 and {"path", "status", "reason", "camera", "source"} <= files[0].keys()
+
+
+def test_bad_input_lines_and_failed_listing(tmp_path: Path) -> None:
+    store = str(tmp_path / "store")
+    write_corrupt_files(tmp_path / "bad")
+    result = _run("--store", store, "ingest", str(tmp_path / "bad"), str(tmp_path / "nope"))
+    assert result.exit_code == 0
+    assert "Traceback" not in result.output
+    assert "failed:" in result.stderr and "text.jpg: not a JPEG" in result.stderr
+    failed = json.loads(_run("--store", store, "files", "--status", "failed", "--format", "json").stdout)
+    assert {Path(f["path"]).name for f in failed} >= {"empty.jpg", "text.jpg", "truncated.jpg", "nope"}
+    assert all(f["reason"] for f in failed)
+
+
+def test_store_from_environment_and_errors_without_traceback(archive: Archive, tmp_path: Path) -> None:
+    env = {"HPSTORE_STORE": str(tmp_path / "envstore")}
+    assert _run("ingest", "-q", str(archive.shots[0].paths["jpg"]), env=env).exit_code == 0
+    assert (tmp_path / "envstore" / "catalog.sqlite").exists()
+    missing = _run("--store", str(tmp_path / "none"), "query")
+    assert missing.exit_code == 1 and "no hpstore store" in missing.stderr and "Traceback" not in missing.output
+    bad = _run("--store", str(tmp_path / "envstore"), "query", "--camera", "Leica")
+    assert bad.exit_code == 1 and "no camera matches" in bad.stderr
+    wrong = _run("--store", str(tmp_path / "envstore"), "files", "--status", "eaten")
+    assert wrong.exit_code == 2 and "--status must be one of" in wrong.stderr
+
+
+def test_installed_console_script_runs_demo_from_another_directory(tmp_path: Path) -> None:
+    exe = Path(sys.executable).with_name("hpstore")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "hpstore.cli.main"]
+    env = {**os.environ, "HPSTORE_STORE": str(tmp_path / "unused")}
+    out = subprocess.run([*cmd, "demo", "--photos", "16"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    last = out.stdout.strip().splitlines()[-1]
+    assert last.startswith("demo:") and "planted defects in RAW" in last
+    raw_found = int(last.split("found ")[1].split(" of ")[0])
+    assert raw_found >= 8
+    assert not (tmp_path / "unused").exists()  # the demo never touches the user's store
+    help_out = subprocess.run([*cmd, "--help"], capture_output=True, text=True, timeout=60)
+    assert help_out.returncode == 0 and "ingest" in help_out.stdout and "--store" in help_out.stdout

@@ -1,0 +1,98 @@
+"""Ranking on simulator archives: planted defects found, once each, with their class; no raw-variance ranking."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hpstore import stats
+from hpstore.analysis import Levels, rank
+from hpstore.demo import found
+from hpstore.errors import BadArgument, CameraNotFound
+from hpstore.ingest import ingest
+from hpstore.query import query
+from hpstore.settings import Settings
+from hpstore.simulator import Archive
+
+from .conftest import make_settings
+
+
+@pytest.fixture(scope="module")
+def ingested(archive: Archive, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    settings = make_settings(tmp_path_factory.mktemp("q") / "store")
+    ingest([str(archive.shots[0].paths["dng"].parent)], settings)
+    return settings
+
+
+def test_raw_top20_holds_every_planted_defect_with_its_class(archive: Archive, ingested: Settings) -> None:
+    rows = query(ingested, source="raw", top=20)
+    assert {r["source"] for r in rows} == {"raw"}
+    assert found(archive.defects, rows, "raw") == set(archive.defects)
+    by_pos = {(r["row"], r["col"]): r for r in rows}
+    for d in archive.defects:
+        assert by_pos[(d.row, d.col)]["kind"] == d.kind, d
+        assert by_pos[(d.row, d.col)]["channel"] == "RGGB"[(d.row % 2) * 2 + d.col % 2]
+    # the planted defects outrank everything else
+    assert {(r["row"], r["col"]) for r in rows[: len(archive.defects)]} == {(d.row, d.col) for d in archive.defects}
+
+
+def test_jpeg_reports_each_defect_once_at_its_centre(archive: Archive, ingested: Settings) -> None:
+    rows = query(ingested, source="rgb", top=20)
+    hits = found(archive.defects, rows, "rgb")
+    assert len(hits) >= len(archive.defects) - 1
+    for d in hits:
+        near = [r for r in rows if abs(r["row"] - d.row) <= 7 and abs(r["col"] - d.col) <= 7]
+        assert len(near) == 1, (d, near)
+        assert max(abs(near[0]["row"] - d.row), abs(near[0]["col"] - d.col)) <= 1
+
+
+def test_json_fields_of_a_query_row(ingested: Settings) -> None:
+    row = query(ingested, top=1)[0]
+    for key in ("camera", "source", "row", "col", "channel", "kind", "score", "n", "mean", "std"):
+        assert key in row
+    assert row["camera"] == "TEST0001" and row["n"] == 30
+
+
+def test_camera_and_argument_errors(ingested: Settings) -> None:
+    assert query(ingested, camera="t100", top=3)
+    assert query(ingested, camera="TEST0001", top=3)
+    with pytest.raises(CameraNotFound, match="no camera matches"):
+        query(ingested, camera="Nikon")
+    with pytest.raises(BadArgument):
+        query(ingested, source="infrared")
+
+
+def test_query_on_a_missing_store_says_so(tmp_path: Path) -> None:
+    with pytest.raises(Exception, match="no hpstore store"):
+        query(make_settings(tmp_path / "nothing"))
+
+
+def _state(frames: np.ndarray) -> stats.State:
+    return stats.update(stats.empty(frames.shape[1:]), frames)
+
+
+def test_static_dark_area_is_not_ranked_but_an_exposure_dependent_hot_pixel_is() -> None:
+    # The 2011 script ranked the least variance first: a static dark area would top it. Neighbourhood
+    # z-scores must ignore it and find the hot pixel, whose value follows the exposure.
+    rng = np.random.default_rng(5)
+    n, h, w = 40, 64, 64
+    exposure = rng.uniform(0.0, 1.0, n)
+    frames = rng.normal(1000, 30, (n, h, w)) + 2000 * rng.uniform(0, 1, (n, 1, 1))
+    frames[:, 10:30, 10:30] = 600 + rng.normal(0, 1, (n, 20, 20))  # static, dark, nearly constant
+    frames[:, 40, 50] += 3000 * exposure
+    state = _state(np.clip(frames, 0, 16383).astype(np.uint16)[..., None])
+    top = rank(state, source="raw", pattern="RGGB", levels=Levels(512, 16383), top=5)
+    assert (top[0].row, top[0].col, top[0].kind) == (40, 50, "hot")
+    assert all(not (10 <= c.row < 30 and 10 <= c.col < 30) for c in top)
+    var = state.m2 / state.n
+    assert 10 <= np.unravel_index(np.argmin(var), var.shape)[0] < 30  # what the 2011 ranking would report
+
+
+def test_corner_of_a_bright_area_is_not_a_defect() -> None:
+    rng = np.random.default_rng(6)
+    frames = rng.normal(1000, 20, (30, 48, 48))
+    frames[:, 20:, 20:] += 4000  # a static bright rectangle: its corner is not an outlier
+    state = _state(frames.astype(np.uint16)[..., None])
+    assert rank(state, source="raw", pattern="RGGB", levels=Levels(512, 16383), top=5) == []
