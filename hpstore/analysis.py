@@ -16,6 +16,7 @@ static scene area moves its neighbours too and scores nothing, unlike the 2011 s
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numba
 import numpy as np
@@ -61,7 +62,9 @@ class Candidate:
 
 
 @numba.njit(cache=True)
-def _along(a: np.ndarray, y: int, x: int, dy: int, dx: int, d: int, buf: np.ndarray) -> None:  # pragma: no cover
+def _along(
+    a: np.ndarray, y: int | np.integer[Any], x: int | np.integer[Any], dy: int, dx: int, d: int, buf: np.ndarray
+) -> None:  # pragma: no cover
     """Fill ``buf`` with the 8 samples nearest to (y, x) at multiples of ``d`` along direction (dy, dx)."""
     h, w = a.shape
     k = 0

@@ -251,7 +251,7 @@ class _Ingest:
 
         def submit(index: int) -> list[Future[str]]:
             stack = stacks[index % 2]
-            return [pool.submit(_load, t.path, t.info, stack[j]) for j, t in enumerate(batches[index])]
+            return [pool.submit(_load, t.path, t.info or info, stack[j]) for j, t in enumerate(batches[index])]
 
         def commit() -> None:
             nonlocal last_commit

@@ -71,18 +71,13 @@ class StateStore:
         name = self._name(group_id, generation)
         try:
             node = zarr.open_group(str(self.path / name), mode="r")
-            arrays = {f: node[f][...] for f in FIELDS}
+            arrays = {f: zarr.open_array(str(self.path / name / f), mode="r")[...] for f in FIELDS}
             stored_n = node.attrs.get("n")
         except (OSError, KeyError, ValueError) as err:
             raise StateError(f"state {name} is missing or unreadable: {err}") from err
         if stored_n != n:
             raise StateError(f"state {name} holds {stored_n} frames but the catalog says {n}")
         return State(n, np.asarray(arrays["mean"]), np.asarray(arrays["m2"]))
-
-    def read_window(self, group_id: int, generation: int, rows: slice, cols: slice) -> dict[str, np.ndarray]:
-        """A window of a generation's arrays (reads only the chunks it touches)."""
-        node = zarr.open_group(str(self.path / self._name(group_id, generation)), mode="r")
-        return {f: np.asarray(node[f][rows, cols]) for f in FIELDS}
 
     def generations(self, group_id: int) -> list[int]:
         folder = self.path / f"g{group_id}"

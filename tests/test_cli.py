@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from hpstore.cli.main import app
 from typer.testing import CliRunner
 
-from hpstore.cli.main import app
 from hpstore.simulator import Archive, write_corrupt_files
 
 runner = CliRunner()
@@ -36,7 +36,9 @@ def test_ingest_query_cameras_files(archive: Archive, tmp_path: Path) -> None:
     assert csv_out.splitlines()[0].startswith("camera,source,row,col") and len(csv_out.splitlines()) == 4
 
     cams = json.loads(_run("--store", store, "cameras", "--format", "json").stdout)
-    assert [(c["make"], c["model"], c["serial"], c["photos"]) for c in cams] == [("Simcam", "T100", "TEST0001", 60)]
+    assert [(c["make"], c["model"], c["serial"], c["photos"]) for c in cams] == [
+        ("Simcam", "T100", "TEST0001", 60)
+    ]
     assert cams[0]["first_capture"].startswith("2020-01-01") and sorted(cams[0]["sources"]) == ["raw", "rgb"]
     table = _run("--store", store, "cameras").stdout
     assert "TEST0001" in table and "first_capture" in table
@@ -73,8 +75,9 @@ def test_installed_console_script_runs_demo_from_another_directory(tmp_path: Pat
     exe = Path(sys.executable).with_name("hpstore")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "hpstore.cli.main"]
     env = {**os.environ, "HPSTORE_STORE": str(tmp_path / "unused")}
-    out = subprocess.run([*cmd, "demo", "--photos", "16"], cwd=tmp_path, env=env, capture_output=True, text=True,
-                         timeout=300)
+    out = subprocess.run(
+        [*cmd, "demo", "--photos", "16"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, out.stderr
     last = out.stdout.strip().splitlines()[-1]
     assert last.startswith("demo:") and "planted defects in RAW" in last

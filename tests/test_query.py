@@ -35,7 +35,9 @@ def test_raw_top20_holds_every_planted_defect_with_its_class(archive: Archive, i
         assert by_pos[(d.row, d.col)]["kind"] == d.kind, d
         assert by_pos[(d.row, d.col)]["channel"] == "RGGB"[(d.row % 2) * 2 + d.col % 2]
     # the planted defects outrank everything else
-    assert {(r["row"], r["col"]) for r in rows[: len(archive.defects)]} == {(d.row, d.col) for d in archive.defects}
+    assert {(r["row"], r["col"]) for r in rows[: len(archive.defects)]} == {
+        (d.row, d.col) for d in archive.defects
+    }
 
 
 def test_jpeg_reports_each_defect_once_at_its_centre(archive: Archive, ingested: Settings) -> None:

@@ -141,8 +141,7 @@ class Catalog:
         with self.read() as s:
             for chunk in _chunks(list(set(hashes))):
                 stmt = select(File.hash, File.path).where(File.hash.in_(chunk), File.status == INGESTED)
-                for h, p in s.execute(stmt):
-                    found[h] = p
+                found.update((h, p) for h, p in s.execute(stmt) if h is not None)
         return found
 
     @staticmethod

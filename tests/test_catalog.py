@@ -1,0 +1,50 @@
+"""The catalog schema: Alembic migrations create exactly what the models describe; upserts keep one row a path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from hpstore.catalog import FAILED, INGESTED, Catalog
+from hpstore.catalog.models import Base
+
+
+def test_migrations_match_the_models(tmp_path: Path) -> None:
+    with Catalog(f"sqlite:///{tmp_path / 'c.sqlite'}") as catalog, catalog.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+
+
+def test_reopening_an_upgraded_catalog_keeps_its_rows(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'c.sqlite'}"
+    with Catalog(url) as catalog:
+        camera = catalog.camera("Make|Model|1", "Make", "Model", "1")
+        catalog.record_files([{"path": "/a.jpg", "status": FAILED, "reason": "broken", "camera_id": camera.id}])
+    with Catalog(url) as catalog:
+        assert [c.key for c in catalog.cameras()] == ["Make|Model|1"]
+        assert catalog.camera("Make|Model|1", "Make", "Model", "1").id == camera.id
+    with Catalog(url, readonly=True) as catalog:
+        assert [f.path for f in catalog.files()] == ["/a.jpg"]
+
+
+def test_recording_a_path_again_replaces_its_row(tmp_path: Path) -> None:
+    with Catalog(f"sqlite:///{tmp_path / 'c.sqlite'}") as catalog:
+        catalog.record_files([{"path": "/a.jpg", "status": FAILED, "reason": "truncated"}])
+        catalog.record_files([{"path": "/a.jpg", "status": INGESTED, "hash": "ab" * 32}])
+        rows = catalog.files()
+        assert [(r.path, r.status, r.reason) for r in rows] == [("/a.jpg", INGESTED, None)]
+        assert catalog.ingested_hashes(["ab" * 32, "cd" * 32]) == {"ab" * 32: "/a.jpg"}
+
+
+def test_group_commit_moves_generation_and_files_together(tmp_path: Path) -> None:
+    with Catalog(f"sqlite:///{tmp_path / 'c.sqlite'}") as catalog:
+        cam = catalog.camera("k", "M", "m", None)
+        group = catalog.group(cam.id, "rgb", 10, 20, 3, 8)
+        assert catalog.group(cam.id, "rgb", 10, 20, 3, 8).id == group.id
+        assert catalog.group(cam.id, "rgb", 20, 10, 3, 8).id != group.id  # rotated array: another group
+        catalog.commit_group(group.id, 5, 1, [{"path": f"/{i}.jpg", "status": INGESTED} for i in range(5)])
+        stored = catalog.get_group(group.id)
+        assert (stored.n, stored.generation) == (5, 1)
+        assert len(catalog.files(INGESTED)) == 5
