@@ -25,6 +25,7 @@ from .stats import State, finalize
 
 TILE = 32  # samples of one colour per tile side for the local scale
 MIN_SCORE = 6.0  # default threshold of a likely defect
+LOW_SPREAD, HIGH_SPREAD = 0.5, 1.25  # spread ratios to the neighbours' that count as evidence
 RING = 7  # pixels: how far JPEG ringing reaches (within its 8x8 block)
 SMEAR_RATIO = 0.3  # ringing scores below this share of its defect's score
 KINDS = ("hot", "stuck", "dead", "partial", "dim", "noisy")
@@ -202,7 +203,11 @@ def rank(
     for c in range(mean.shape[2]):
         z_m[..., c], med_m[..., c] = _zmap(mean[..., c], d, period, q)
         z_s[..., c], med_s[..., c] = _zmap(std[..., c], d, period, q)
-    score = np.maximum(np.abs(z_m), np.abs(z_s))
+    # A spread that differs only statistically, not materially, is no defect: JPEG blocks give the spread
+    # z-scores heavy tails. Spread evidence counts from 1/2 or 5/4 of the neighbours' spread on.
+    ratio = std / np.maximum(med_s, q)
+    weak = ((z_s < 0) & (ratio > LOW_SPREAD)) | ((z_s > 0) & (ratio < HIGH_SPREAD))
+    score = np.maximum(np.abs(z_m), np.where(weak, 0.0, np.abs(z_s)))
     best_c = np.argmax(score, axis=2)
     flat = np.take_along_axis(score, best_c[..., None], axis=2)[..., 0].reshape(-1)
     above = np.flatnonzero(flat >= min_score)

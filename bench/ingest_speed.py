@@ -1,0 +1,435 @@
+"""Ingest speed of hpstore, as ratios against baselines measured in the same run (issue 2).
+
+What it measures, on simulated 24 MP JPEGs (6000 x 4000 RGB, ``hpstore.simulator``, cached between runs):
+
+1. ingest throughput against (a) plain decoding of the same, page-cache-warm files with the same number
+   of threads (``simplejpeg.decode_jpeg`` into a preallocated buffer, hpstore's own decoder) and (b) the
+   2011 loop (Pillow + float64 Welford with temporaries, one process) on a few of the files;
+2. peak RSS of an ingest of N and of 2N photos, each in a fresh process and store: it must not grow;
+3. time of ``StateStore.write`` of one 24 MP RGB state (taken from the ingest) against writing the same
+   bytes with ``ndarray.tofile`` + ``os.fsync`` to the same disk;
+4. the share of ingest wall time spent committing (state write time x commits / ingest time);
+5. exactness: stored mean and variance of a few small frames against ``numpy.mean`` / ``numpy.var``.
+
+Speed is judged by ratios, never by absolute times. The script always exits 0: it is a report, and a
+figure that misses its target is printed as FAIL.
+
+Run from the repository root::
+
+    python bench/ingest_speed.py                    # full run, a few minutes on 2 cores
+    python bench/ingest_speed.py --quick            # smoke run
+    python bench/ingest_speed.py --frames 64 --workers 2 --batch-mb 2400 --cache /tmp/hpstore-bench-cache
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import simplejpeg
+from PIL import Image
+
+from hpstore import stats
+from hpstore.ingest import IngestReport, ingest
+from hpstore.settings import Settings, load_settings
+from hpstore.simulator import CameraSpec, plant_defects, write_archive
+from hpstore.statestore import StateStore
+from hpstore.store import Store
+
+HEIGHT, WIDTH = 4000, 6000  # 24 MP, landscape (row, col)
+SMALL = (400, 600)  # frames of the exactness check
+STATE_BYTES = HEIGHT * WIDTH * 3 * 16  # float64 mean + M2
+DEFAULT_CACHE = Path("/tmp/hpstore-bench-cache")
+
+# Targets. Issue 2 gives 1a and 1b; the others are this benchmark's reading of "independent of the
+# number of photos", "close to the disk" and "commits are a small share".
+MIN_VS_DECODE = 0.8
+MIN_VS_2011 = 10.0
+MAX_RSS_GROWTH = 1.1
+MAX_WRITE_VS_DISK = 1.5
+MAX_COMMIT_SHARE = 0.10
+MAX_REL_ERROR = 1e-9
+
+# ru_maxrss survives exec: a child started straight from this (large) process reports our peak, not its
+# own. A small launcher in between gives the child a fresh count.
+_LAUNCH = "import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:]))"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the result table; ``ok`` is None for figures shown for information only."""
+
+    figure: str
+    measured: str
+    baseline: str
+    ratio: float | None
+    target: str
+    ok: bool | None
+
+
+# ---- test data ----------------------------------------------------------------------------------------
+
+
+def archive(cache: Path, shots: int) -> list[Path]:
+    """``shots`` simulated 24 MP JPEGs of one camera, from the cache (generated there when missing)."""
+    for done in sorted(cache.glob("jpeg24-*/complete")):
+        folder = done.parent
+        if int(folder.name.split("-")[1]) >= shots:
+            return sorted(folder.glob("*.jpg"))[:shots]
+    folder = cache / f"jpeg24-{shots}"
+    partial = cache / f"jpeg24-{shots}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    print(f"generating {shots} 24 MP JPEGs into {folder} (once; ~2 s each) ...", flush=True)
+    camera = CameraSpec(height=HEIGHT, width=WIDTH)
+    defects = plant_defects(camera, np.random.default_rng(1))
+    write_archive(partial, camera, defects, shots, formats=("jpg",), seed=2)
+    (partial / "complete").touch()
+    shutil.rmtree(folder, ignore_errors=True)
+    partial.rename(folder)
+    return sorted(folder.glob("*.jpg"))
+
+
+def small_archive(folder: Path, shots: int) -> list[Path]:
+    camera = CameraSpec(height=SMALL[0], width=SMALL[1], model="Small")
+    defects = plant_defects(camera, np.random.default_rng(3))
+    write_archive(folder, camera, defects, shots, formats=("jpg",), seed=4)
+    return sorted(folder.glob("*.jpg"))
+
+
+def warm_page_cache(files: Sequence[Path]) -> int:
+    """Read every file once so that timed runs read from memory; returns the bytes read."""
+    return sum(len(path.read_bytes()) for path in files)
+
+
+# ---- baselines ----------------------------------------------------------------------------------------
+
+
+def decode_seconds(files: Sequence[Path], workers: int) -> float:
+    """Wall time of decoding ``files`` with ``workers`` threads into preallocated, pre-touched buffers."""
+    buffers: queue.SimpleQueue[np.ndarray] = queue.SimpleQueue()
+    for _ in range(workers):
+        buffers.put(np.zeros((HEIGHT, WIDTH, 3), np.uint8))
+
+    def decode(path: Path) -> None:
+        buffer = buffers.get()
+        data = path.read_bytes()
+        simplejpeg.decode_jpeg(data, colorspace="RGB", buffer=buffer)
+        buffers.put(buffer)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        started = time.perf_counter()
+        list(pool.map(decode, files))
+        return time.perf_counter() - started
+
+
+def loop_2011_seconds(files: Sequence[Path]) -> float:
+    """Wall time of the 2011 loop: Pillow decode, then float64 Welford with temporaries, one frame at a time."""
+    started = time.perf_counter()
+    n, mean, m2 = 0, np.zeros((HEIGHT, WIDTH, 3)), np.zeros((HEIGHT, WIDTH, 3))
+    for path in files:
+        with Image.open(path) as im:
+            x = np.asarray(im, dtype=np.float64)
+        n += 1  # noqa: SIM113 - the loop as it was written, counter and all
+        delta = x - mean
+        mean += delta / n
+        m2 += delta * (x - mean)
+    return time.perf_counter() - started
+
+
+# ---- hpstore ------------------------------------------------------------------------------------------
+
+
+def settings_for(store: Path, workers: int, batch_mb: int | None, **extra: object) -> Settings:
+    return load_settings(env={}, store=store, workers=workers, batch_mb=batch_mb, **extra)
+
+
+def warm_up_jit(folder: Path, workers: int) -> None:
+    """Ingest two small frames into a scratch store, so numba compiles (or loads its cache) untimed."""
+    files = small_archive(folder / "frames", 2)
+    ingest([str(f) for f in files], settings_for(folder / "store", workers, None))
+
+
+def batch_frames(settings: Settings) -> int:
+    """Frames per 24 MP stack, computed as ``hpstore.ingest`` computes it."""
+    frame = HEIGHT * WIDTH * 3
+    return int(np.clip((settings.batch_mb << 20) // (2 * frame), 1, settings.max_batch_frames))
+
+
+def stored_state(settings: Settings, group_id: int) -> tuple[stats.State, int]:
+    """The committed state of a group and its generation (= commits made, in a fresh store)."""
+    with Store(settings, create=False) as store:
+        group = store.catalog.get_group(group_id)
+        return store.state.read(group.id, group.generation, group.n), group.generation
+
+
+def fold_ms_per_frame(files: Sequence[Path], k: int) -> float:
+    """Cost of ``stats.update`` per frame for a stack of ``k`` decoded frames, state already touched."""
+    stack = np.empty((k, HEIGHT, WIDTH, 3), np.uint8)
+    for i, path in enumerate(files[:k]):
+        simplejpeg.decode_jpeg(path.read_bytes(), colorspace="RGB", buffer=stack[i])
+    state = stats.update(stats.empty((HEIGHT, WIDTH, 3)), stack)
+    started = time.perf_counter()
+    stats.update(state, stack)
+    return (time.perf_counter() - started) / k * 1000
+
+
+# ---- state write against the disk ---------------------------------------------------------------------
+
+
+def fsync_tree(root: Path) -> None:
+    for folder, _dirs, names in os.walk(root):
+        for name in names:
+            fd = os.open(os.path.join(folder, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+def timed(action: Callable[[], object]) -> float:
+    os.sync()  # start from a clean page cache, not behind someone else's write-back
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def state_write_seconds(state: stats.State, folder: Path) -> tuple[float, float]:
+    """Seconds of ``StateStore.write`` alone, and of the same write followed by fsync of its files."""
+    plain = timed(lambda: StateStore(folder / "a.zarr").write(1, 1, state))
+
+    def durable() -> None:
+        StateStore(folder / "b.zarr").write(1, 1, state)
+        fsync_tree(folder / "b.zarr")
+
+    synced = timed(durable)
+    shutil.rmtree(folder / "a.zarr")
+    shutil.rmtree(folder / "b.zarr")
+    return plain, synced
+
+
+def raw_write_seconds(state: stats.State, folder: Path) -> float:
+    """Seconds of writing mean and M2 with ``ndarray.tofile`` + ``os.fsync``."""
+
+    def write() -> None:
+        for name, array in (("mean", state.mean), ("m2", state.m2)):
+            with open(folder / f"{name}.f64", "wb") as fh:
+                array.tofile(fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+
+    seconds = timed(write)
+    for name in ("mean", "m2"):
+        (folder / f"{name}.f64").unlink()
+    return seconds
+
+
+# ---- peak RSS in fresh processes ----------------------------------------------------------------------
+
+
+def child(files: Sequence[str], store: Path, workers: int, batch_mb: int | None) -> None:
+    """``--child``: ingest ``files`` into ``store`` and print one JSON line with the peak RSS."""
+    report = ingest(list(files), settings_for(store, workers, batch_mb))
+    status = Path("/proc/self/status").read_text().splitlines()
+    hwm = next((int(line.split()[1]) for line in status if line.startswith("VmHWM:")), 0)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    print(json.dumps({"ru_maxrss_kib": peak, "vmhwm_kib": hwm, "ingested": report.ingested}))
+
+
+def peak_rss_mib(files: Sequence[Path], store: Path, workers: int, batch_mb: int | None) -> float:
+    """Peak RSS (MiB) of a fresh process that ingests ``files`` into a fresh ``store``."""
+    command = [sys.executable, "-c", _LAUNCH, sys.executable, os.path.abspath(__file__), "--child"]
+    command += ["--store", str(store), "--workers", str(workers)]
+    command += ["--batch-mb", str(batch_mb)] if batch_mb else []
+    done = subprocess.run([*command, *map(str, files)], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"ingest child failed:\n{done.stderr}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    if result["ingested"] != len(files):
+        raise RuntimeError(f"child ingested {result['ingested']} of {len(files)} files")
+    return float(result["ru_maxrss_kib"]) / 1024
+
+
+# ---- exactness ----------------------------------------------------------------------------------------
+
+
+def max_relative_error(got: np.ndarray, want: np.ndarray) -> float:
+    """Largest ``|got - want| / |want|``; where ``want`` is 0, ``got`` must be 0 (else the error is inf)."""
+    diff = np.abs(got - want)
+    scale = np.abs(want)
+    if np.any(diff[scale == 0] > 0):
+        return float("inf")
+    return float(np.max(diff[scale > 0] / scale[scale > 0], initial=0.0))
+
+
+def exactness(folder: Path, shots: int, workers: int) -> tuple[float, float]:
+    """Relative errors of the stored mean and variance against numpy over the decoded frames.
+
+    Two ingests with small batches, so that the integer batch fold, the Chan merge of batches and the
+    re-read of a committed state all take part.
+    """
+    files = small_archive(folder / "frames", shots)
+    settings = settings_for(folder / "store", workers, None, max_batch_frames=5)
+    ingest([str(f) for f in files[: shots // 2 + 1]], settings)
+    report = ingest([str(folder / "frames")], settings)
+    state, _ = stored_state(settings, report.groups[0])
+    mean, var = stats.finalize(state)
+    frames = np.stack([simplejpeg.decode_jpeg(f.read_bytes(), colorspace="RGB") for f in files]).astype(np.float64)
+    if state.n != len(files):
+        return float("inf"), float("inf")
+    return max_relative_error(mean, frames.mean(axis=0)), max_relative_error(var, frames.var(axis=0))
+
+
+# ---- the run ------------------------------------------------------------------------------------------
+
+
+def fps(frames: int, seconds: float) -> str:
+    return f"{frames / seconds:.2f} frames/s"
+
+
+def run_ingest(files: Sequence[Path], settings: Settings) -> IngestReport:
+    report = ingest([str(f) for f in files], settings)
+    if report.ingested != len(files):
+        raise RuntimeError(f"ingested {report.ingested} of {len(files)} files: {report.summary}")
+    return report
+
+
+def measure(args: argparse.Namespace, tmp: Path) -> list[Row]:
+    workers, batch_mb = args.workers, args.batch_mb
+    files = archive(args.cache, max(args.frames, 2 * args.rss_frames, args.loop_frames))
+    speed_files = files[: args.frames]
+    print(f"warming up: numba JIT, page cache of {len(files)} files", flush=True)
+    warm_up_jit(tmp / "warmup", workers)
+    size = warm_page_cache(files)
+    mean_mb = size / len(files) / 1e6
+
+    print(f"decode baseline and ingest of {args.frames} files, {workers} thread(s)", flush=True)
+    decode = min(decode_seconds(speed_files, workers) for _ in range(2))
+    settings = settings_for(tmp / "speed", workers, batch_mb)
+    report = run_ingest(speed_files, settings)
+    seconds = report.seconds
+    print("2011 loop", flush=True)
+    loop = loop_2011_seconds(files[: args.loop_frames]) / args.loop_frames
+
+    print("state write against the disk", flush=True)
+    started = time.perf_counter()
+    state, commits = stored_state(settings, report.groups[0])
+    read = time.perf_counter() - started
+    shutil.rmtree(tmp / "speed")
+    write, write_synced = state_write_seconds(state, tmp)
+    raw = raw_write_seconds(state, tmp)
+    del state
+
+    print(f"peak RSS of ingests of {args.rss_frames} and {2 * args.rss_frames} files", flush=True)
+    rss_n = peak_rss_mib(files[: args.rss_frames], tmp / "rss1", workers, batch_mb)
+    rss_2n = peak_rss_mib(files[: 2 * args.rss_frames], tmp / "rss2", workers, batch_mb)
+
+    print("exactness; where the time goes", flush=True)
+    mean_err, var_err = exactness(tmp / "exact", args.exact_frames, workers)
+    k = batch_frames(settings)
+    fold_k = fold_ms_per_frame(files, k)
+    fold_16 = fold_ms_per_frame(files, min(16, len(files))) if k < 16 <= len(files) else fold_k
+
+    n = args.frames
+    commit = commits * write
+    print_budget(n, decode, seconds, commit, commits, k, fold_k, fold_16, read, mean_mb)
+    ingest_fps, decode_fps = n / seconds, n / decode
+    streaming_fps = n / max(seconds - commit, 1e-9)
+    projected = write / (settings.commit_seconds + write)
+    return [
+        Row(f"1a ingest vs decode ({n} x 24 MP, {workers} thr)", fps(n, seconds), fps(n, decode),
+            ingest_fps / decode_fps, f">= {MIN_VS_DECODE}", ingest_fps >= MIN_VS_DECODE * decode_fps),
+        Row("   same, without commit time (est.)", f"{streaming_fps:.2f} frames/s", fps(n, decode),
+            streaming_fps / decode_fps, "info", None),
+        Row(f"1b ingest vs 2011 loop ({args.loop_frames} files)", fps(n, seconds), f"{1 / loop:.2f} frames/s",
+            ingest_fps * loop, f">= {MIN_VS_2011:g}", ingest_fps * loop >= MIN_VS_2011),
+        Row(f"2  peak RSS, {2 * args.rss_frames} vs {args.rss_frames} files", f"{rss_2n:.0f} MiB",
+            f"{rss_n:.0f} MiB", rss_2n / rss_n, f"<= {MAX_RSS_GROWTH}", rss_2n <= MAX_RSS_GROWTH * rss_n),
+        Row("   peak RSS vs state size", f"{rss_2n:.0f} MiB", f"{STATE_BYTES / 2**20:.0f} MiB",
+            rss_2n * 2**20 / STATE_BYTES, "info", None),
+        Row("3  StateStore.write vs tofile+fsync", f"{write:.2f} s", f"{raw:.2f} s", write / raw,
+            f"<= {MAX_WRITE_VS_DISK}", write <= MAX_WRITE_VS_DISK * raw),
+        Row("   StateStore.write + fsync its files", f"{write_synced:.2f} s", f"{raw:.2f} s",
+            write_synced / raw, "info", None),
+        Row(f"4  commit share, this run ({commits} commit)", f"{commit:.2f} s", f"{seconds:.2f} s",
+            commit / seconds, "info", None),
+        Row(f"   commit share, commit every {settings.commit_seconds:g} s", f"{write:.2f} s",
+            f"{settings.commit_seconds + write:.2f} s", projected, f"<= {MAX_COMMIT_SHARE}",
+            projected <= MAX_COMMIT_SHARE),
+        Row(f"5  exactness, mean ({args.exact_frames} x {SMALL[1]}x{SMALL[0]})", f"{mean_err:.1e} rel",
+            "numpy.mean", None, f"<= {MAX_REL_ERROR:g}", mean_err <= MAX_REL_ERROR),
+        Row("   exactness, variance", f"{var_err:.1e} rel", "numpy.var", None, f"<= {MAX_REL_ERROR:g}",
+            var_err <= MAX_REL_ERROR),
+    ]  # fmt: skip
+
+
+def print_budget(
+    n: int, decode: float, seconds: float, commit: float, commits: int, k: int, fold_k: float, fold_16: float,
+    read: float, mean_mb: float,
+) -> None:  # fmt: skip
+    """Where the ingest's time goes, per frame, next to the decode baseline."""
+    print(f"\nWhere the time goes (per 24 MP frame; files average {mean_mb:.1f} MB)")
+    print(f"  decode baseline, all threads          {decode / n * 1000:8.1f} ms")
+    print(f"  ingest, end to end                    {seconds / n * 1000:8.1f} ms")
+    print(f"  ingest without commits (est.)         {(seconds - commit) / n * 1000:8.1f} ms")
+    print(f"  stats.update alone, batch of {k:2d}       {fold_k:8.1f} ms   (batch size as ingest picks it)")
+    print(f"  stats.update alone, batch of 16       {fold_16:8.1f} ms")
+    print(f"  commits: {commits} x state write           {commit * 1000:8.0f} ms   (whole run)")
+    print(f"  state read (StateStore.read)          {read * 1000:8.0f} ms   (once per group and run)")
+
+
+def print_table(rows: Sequence[Row]) -> None:
+    head = f"{'figure':<46} {'measured':>16} {'baseline':>16} {'ratio':>8} {'target':>9}  result"
+    print("\n" + head + "\n" + "-" * len(head))
+    for row in rows:
+        ratio = f"{row.ratio:.3g} x" if row.ratio is not None else "-"
+        verdict = "info" if row.ok is None else ("PASS" if row.ok else "FAIL")
+        print(f"{row.figure:<46} {row.measured:>16} {row.baseline:>16} {ratio:>8} {row.target:>9}  {verdict}")
+    failed = [row.figure.strip() for row in rows if row.ok is False]
+    print(f"\n{len(failed)} figure(s) FAIL" + (": " + "; ".join(failed) if failed else ""))
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--frames", type=int, help="24 MP files for the throughput figures (default 32)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="decoder threads")
+    parser.add_argument("--quick", action="store_true", help="small smoke run (8 frames)")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where generated archives are kept")
+    parser.add_argument("--batch-mb", type=int, help="override hpstore's batch memory budget (MiB)")
+    parser.add_argument("--tmp", type=Path, help="scratch directory for stores (default: system temp)")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--store", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("paths", nargs="*", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.frames = args.frames or (8 if args.quick else 32)
+    args.rss_frames = 4 if args.quick else 8
+    args.loop_frames = 2 if args.quick else 4
+    args.exact_frames = 12
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.child:
+        child(args.paths, args.store, args.workers, args.batch_mb)
+        return 0
+    with tempfile.TemporaryDirectory(prefix="hpstore-bench-", dir=args.tmp) as tmp:
+        rows = measure(args, Path(tmp))
+    print_table(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
