@@ -1,6 +1,7 @@
 """Ingest speed of hpstore, as ratios against baselines measured in the same run (issue 2).
 
-What it measures, on simulated 24 MP JPEGs (6000 x 4000 RGB, ``hpstore.simulator``, cached between runs):
+What it measures, on 24 MP JPEGs (6000 x 4000 RGB; ``--content sim``: scenes of ``hpstore.simulator``,
+``--content textured``: detailed frames that decode as slowly as camera JPEGs; cached between runs):
 
 1. ingest throughput against (a) plain decoding of the same, page-cache-warm files with the same number
    of threads (``simplejpeg.decode_jpeg`` into a preallocated buffer, hpstore's own decoder) and (b) the
@@ -18,7 +19,7 @@ Run from the repository root::
 
     python bench/ingest_speed.py                    # full run, a few minutes on 2 cores
     python bench/ingest_speed.py --quick            # smoke run
-    python bench/ingest_speed.py --frames 64 --workers 2 --batch-mb 2400 --cache /tmp/hpstore-bench-cache
+    python bench/ingest_speed.py --content textured --frames 64 --workers 2 --batch-mb 2400
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ import simplejpeg
 from PIL import Image
 
 from hpstore import stats
-from hpstore.ingest import IngestReport, ingest
+from hpstore.ingest import ingest, ring_size
 from hpstore.settings import Settings, load_settings
 from hpstore.simulator import CameraSpec, plant_defects, write_archive
 from hpstore.statestore import StateStore
@@ -83,23 +84,67 @@ class Row:
 # ---- test data ----------------------------------------------------------------------------------------
 
 
-def archive(cache: Path, shots: int) -> list[Path]:
-    """``shots`` simulated 24 MP JPEGs of one camera, from the cache (generated there when missing)."""
-    for done in sorted(cache.glob("jpeg24-*/complete")):
+def archive(cache: Path, content: str, shots: int, unique: int = 32) -> list[Path]:
+    """``shots`` distinct 24 MP JPEGs of one camera, from the cache (generated there when missing).
+
+    ``sim``: scenes of ``hpstore.simulator`` (smooth, 1-3 MB files that decode fast); ``textured``: this
+    script's photo-like frames with fine detail, 6-9 MB files that cost the decoder what camera JPEGs do.
+    Only ``unique`` frames are rendered; the others are copies with a JPEG comment segment of their own:
+    the same decoding work, but new content to hpstore (another hash), as a real archive would be.
+    """
+    base = _rendered(cache, content, min(unique, shots))
+    if shots <= len(base):
+        return base[:shots]
+    folder = cache / f"{content}24-{len(base)}-x{shots}"
+    if not (folder / "complete").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        for index in range(shots):
+            data = base[index % len(base)].read_bytes()
+            comment = f"hpstore bench copy {index}".encode()
+            segment = b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment
+            (folder / f"V_{index:05d}.jpg").write_bytes(data[:2] + segment + data[2:])
+        (folder / "complete").touch()
+    return sorted(folder.glob("V_*.jpg"))[:shots]
+
+
+def _rendered(cache: Path, content: str, shots: int) -> list[Path]:
+    for done in sorted(cache.glob(f"{content}24-*/complete")):
         folder = done.parent
-        if int(folder.name.split("-")[1]) >= shots:
+        if "-x" not in folder.name and int(folder.name.split("-")[1]) >= shots:
             return sorted(folder.glob("*.jpg"))[:shots]
-    folder = cache / f"jpeg24-{shots}"
-    partial = cache / f"jpeg24-{shots}.partial"
+    folder = cache / f"{content}24-{shots}"
+    partial = cache / f"{content}24-{shots}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     print(f"generating {shots} 24 MP JPEGs into {folder} (once; ~2 s each) ...", flush=True)
-    camera = CameraSpec(height=HEIGHT, width=WIDTH)
-    defects = plant_defects(camera, np.random.default_rng(1))
-    write_archive(partial, camera, defects, shots, formats=("jpg",), seed=2)
+    if content == "sim":
+        camera = CameraSpec(height=HEIGHT, width=WIDTH)
+        defects = plant_defects(camera, np.random.default_rng(1))
+        write_archive(partial, camera, defects, shots, formats=("jpg",), seed=2)
+    else:
+        write_textured(partial, shots, seed=2)
     (partial / "complete").touch()
     shutil.rmtree(folder, ignore_errors=True)
     partial.rename(folder)
     return sorted(folder.glob("*.jpg"))
+
+
+def write_textured(folder: Path, shots: int, seed: int) -> None:
+    """Photo-like frames: smooth colour fields plus fine texture whose strength varies across the frame."""
+    folder.mkdir(parents=True)
+    exif = Image.Exif()
+    exif[271], exif[272] = "Benchcam", "T24"  # Make, Model: one camera group
+    y = np.linspace(0, 1, HEIGHT, dtype=np.float32)[:, None, None]
+    x = np.linspace(0, 1, WIDTH, dtype=np.float32)[None, :, None]
+    tau = np.float32(2 * np.pi)
+    for index in range(shots):
+        rng = np.random.default_rng([seed, index])
+        fx, fy, phase = rng.uniform(0.5, 3.0, (3, 3)).astype(np.float32)  # per channel
+        image = 128 + 80 * np.sin(tau * (fx * x + fy * y + phase))
+        gx, gy = rng.uniform(0.5, 4.0, 2).astype(np.float32)
+        strength = float(rng.uniform(8, 20)) * (0.25 + 0.375 * (1 + np.sin(tau * (gx * x + gy * y))))
+        image += rng.standard_normal(image.shape, dtype=np.float32) * strength
+        pixels = np.clip(image, 0, 255).astype(np.uint8)
+        Image.fromarray(pixels).save(folder / f"T24_{index:05d}.jpg", "JPEG", quality=92, exif=exif)
 
 
 def small_archive(folder: Path, shots: int) -> list[Path]:
@@ -163,9 +208,8 @@ def warm_up_jit(folder: Path, workers: int) -> None:
 
 
 def batch_frames(settings: Settings) -> int:
-    """Frames per 24 MP stack, computed as ``hpstore.ingest`` computes it."""
-    frame = HEIGHT * WIDTH * 3
-    return int(np.clip((settings.batch_mb << 20) // (2 * frame), 1, settings.max_batch_frames))
+    """Frames folded at once for 24 MP RGB, as ``hpstore.ingest`` computes it."""
+    return ring_size(HEIGHT * WIDTH * 3, settings)[1]
 
 
 def stored_state(settings: Settings, group_id: int) -> tuple[stats.State, int]:
@@ -178,8 +222,8 @@ def stored_state(settings: Settings, group_id: int) -> tuple[stats.State, int]:
 def fold_ms_per_frame(files: Sequence[Path], k: int) -> float:
     """Cost of ``stats.update`` per frame for a stack of ``k`` decoded frames, state already touched."""
     stack = np.empty((k, HEIGHT, WIDTH, 3), np.uint8)
-    for i, path in enumerate(files[:k]):
-        simplejpeg.decode_jpeg(path.read_bytes(), colorspace="RGB", buffer=stack[i])
+    for i in range(k):  # files repeat when there are fewer than k: the cost does not depend on content
+        simplejpeg.decode_jpeg(files[i % len(files)].read_bytes(), colorspace="RGB", buffer=stack[i])
     state = stats.update(stats.empty((HEIGHT, WIDTH, 3)), stack)
     started = time.perf_counter()
     stats.update(state, stack)
@@ -199,41 +243,46 @@ def fsync_tree(root: Path) -> None:
                 os.close(fd)
 
 
-def timed(action: Callable[[], object]) -> float:
-    os.sync()  # start from a clean page cache, not behind someone else's write-back
-    started = time.perf_counter()
-    action()
-    return time.perf_counter() - started
+def best_of(action: Callable[[], object], cleanup: Callable[[], object], repeat: int = 2) -> float:
+    """Fastest of ``repeat`` timed runs of ``action`` (disk timings on this VM vary by 2x between runs)."""
+    times = []
+    for _ in range(repeat):
+        os.sync()  # start from a clean page cache, not behind earlier write-back
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+        cleanup()
+    return min(times)
 
 
 def state_write_seconds(state: stats.State, folder: Path) -> tuple[float, float]:
     """Seconds of ``StateStore.write`` alone, and of the same write followed by fsync of its files."""
-    plain = timed(lambda: StateStore(folder / "a.zarr").write(1, 1, state))
+    path = folder / "state.zarr"
 
     def durable() -> None:
-        StateStore(folder / "b.zarr").write(1, 1, state)
-        fsync_tree(folder / "b.zarr")
+        StateStore(path).write(1, 1, state)
+        fsync_tree(path)
 
-    synced = timed(durable)
-    shutil.rmtree(folder / "a.zarr")
-    shutil.rmtree(folder / "b.zarr")
-    return plain, synced
+    plain = best_of(lambda: StateStore(path).write(1, 1, state), lambda: shutil.rmtree(path))
+    return plain, best_of(durable, lambda: shutil.rmtree(path))
 
 
 def raw_write_seconds(state: stats.State, folder: Path) -> float:
     """Seconds of writing mean and M2 with ``ndarray.tofile`` + ``os.fsync``."""
+    paths = {name: folder / f"{name}.f64" for name in ("mean", "m2")}
 
     def write() -> None:
-        for name, array in (("mean", state.mean), ("m2", state.m2)):
-            with open(folder / f"{name}.f64", "wb") as fh:
-                array.tofile(fh)
+        for name, path in paths.items():
+            with open(path, "wb") as fh:
+                getattr(state, name).tofile(fh)
                 fh.flush()
                 os.fsync(fh.fileno())
 
-    seconds = timed(write)
-    for name in ("mean", "m2"):
-        (folder / f"{name}.f64").unlink()
-    return seconds
+    def cleanup() -> None:
+        for path in paths.values():
+            path.unlink()
+
+    return best_of(write, cleanup)
 
 
 # ---- peak RSS in fresh processes ----------------------------------------------------------------------
@@ -299,95 +348,134 @@ def fps(frames: int, seconds: float) -> str:
     return f"{frames / seconds:.2f} frames/s"
 
 
-def run_ingest(files: Sequence[Path], settings: Settings) -> IngestReport:
-    report = ingest([str(f) for f in files], settings)
-    if report.ingested != len(files):
-        raise RuntimeError(f"ingested {report.ingested} of {len(files)} files: {report.summary}")
-    return report
+@dataclass
+class Results:
+    """Everything one run measures; times in seconds (``loop`` per frame, ``fold_*`` in ms per frame)."""
+
+    frames: int
+    workers: int
+    rss_frames: int
+    loop_frames: int
+    commit_seconds: float = 60.0
+    decode: float = 0.0
+    ingest: float = 0.0
+    commits: int = 0
+    loop: float = 0.0
+    read: float = 0.0
+    write: float = 0.0
+    write_synced: float = 0.0
+    raw: float = 0.0
+    rss_n: float = 0.0
+    rss_2n: float = 0.0
+    mean_err: float = 0.0
+    var_err: float = 0.0
+    batch: int = 0
+    fold_k: float = 0.0
+    fold_16: float = 0.0
 
 
-def measure(args: argparse.Namespace, tmp: Path) -> list[Row]:
-    workers, batch_mb = args.workers, args.batch_mb
-    files = archive(args.cache, max(args.frames, 2 * args.rss_frames, args.loop_frames))
-    speed_files = files[: args.frames]
-    print(f"warming up: numba JIT, page cache of {len(files)} files", flush=True)
-    warm_up_jit(tmp / "warmup", workers)
-    size = warm_page_cache(files)
-    mean_mb = size / len(files) / 1e6
-
-    print(f"decode baseline and ingest of {args.frames} files, {workers} thread(s)", flush=True)
-    decode = min(decode_seconds(speed_files, workers) for _ in range(2))
-    settings = settings_for(tmp / "speed", workers, batch_mb)
-    report = run_ingest(speed_files, settings)
-    seconds = report.seconds
+def measure_speed(res: Results, files: Sequence[Path], settings: Settings) -> stats.State:
+    """Figure 1 (and the commit count of figure 4); returns the state the ingest committed."""
+    print(f"decode baseline and ingest of {res.frames} files, {res.workers} thread(s)", flush=True)
+    res.decode = min(decode_seconds(files[: res.frames], res.workers) for _ in range(2))
+    report = ingest([str(f) for f in files[: res.frames]], settings)
+    if report.ingested != res.frames:
+        raise RuntimeError(f"ingested {report.ingested} of {res.frames} files: {report.summary}")
+    res.ingest, res.commit_seconds = report.seconds, settings.commit_seconds
     print("2011 loop", flush=True)
-    loop = loop_2011_seconds(files[: args.loop_frames]) / args.loop_frames
-
-    print("state write against the disk", flush=True)
+    res.loop = loop_2011_seconds(files[: res.loop_frames]) / res.loop_frames
     started = time.perf_counter()
-    state, commits = stored_state(settings, report.groups[0])
-    read = time.perf_counter() - started
+    state, res.commits = stored_state(settings, report.groups[0])
+    res.read = time.perf_counter() - started
+    return state
+
+
+def measure_disk(res: Results, state: stats.State, tmp: Path) -> None:
+    """Figure 3."""
+    print("state write against the disk", flush=True)
+    res.write, res.write_synced = state_write_seconds(state, tmp)
+    res.raw = raw_write_seconds(state, tmp)
+
+
+def measure_rss(res: Results, files: Sequence[Path], tmp: Path, batch_mb: int | None) -> None:
+    """Figure 2."""
+    print(f"peak RSS of ingests of {res.rss_frames} and {2 * res.rss_frames} files", flush=True)
+    res.rss_n = peak_rss_mib(files[: res.rss_frames], tmp / "rss1", res.workers, batch_mb)
+    res.rss_2n = peak_rss_mib(files[: 2 * res.rss_frames], tmp / "rss2", res.workers, batch_mb)
+
+
+def measure(args: argparse.Namespace, tmp: Path) -> Results:
+    res = Results(args.frames, args.workers, args.rss_frames, args.loop_frames)
+    files = archive(args.cache, args.content, max(args.frames, 2 * args.rss_frames, args.loop_frames))
+    print(f"warming up: numba JIT, page cache of {len(files)} files", flush=True)
+    warm_up_jit(tmp / "warmup", args.workers)
+    mean_mb = warm_page_cache(files) / len(files) / 1e6
+    settings = settings_for(tmp / "speed", args.workers, args.batch_mb)
+    state = measure_speed(res, files, settings)
     shutil.rmtree(tmp / "speed")
-    write, write_synced = state_write_seconds(state, tmp)
-    raw = raw_write_seconds(state, tmp)
+    measure_disk(res, state, tmp)
     del state
-
-    print(f"peak RSS of ingests of {args.rss_frames} and {2 * args.rss_frames} files", flush=True)
-    rss_n = peak_rss_mib(files[: args.rss_frames], tmp / "rss1", workers, batch_mb)
-    rss_2n = peak_rss_mib(files[: 2 * args.rss_frames], tmp / "rss2", workers, batch_mb)
-
+    measure_rss(res, files, tmp, args.batch_mb)
     print("exactness; where the time goes", flush=True)
-    mean_err, var_err = exactness(tmp / "exact", args.exact_frames, workers)
-    k = batch_frames(settings)
-    fold_k = fold_ms_per_frame(files, k)
-    fold_16 = fold_ms_per_frame(files, min(16, len(files))) if k < 16 <= len(files) else fold_k
+    res.mean_err, res.var_err = exactness(tmp / "exact", args.exact_frames, args.workers)
+    res.batch = batch_frames(settings)
+    res.fold_k = fold_ms_per_frame(files, res.batch)
+    res.fold_16 = fold_ms_per_frame(files, 16) if res.batch != 16 else res.fold_k
+    print(f"\n24 MP test photos: {args.content}, {mean_mb:.1f} MB per file on average")
+    return res
 
-    n = args.frames
-    commit = commits * write
-    print_budget(n, decode, seconds, commit, commits, k, fold_k, fold_16, read, mean_mb)
-    ingest_fps, decode_fps = n / seconds, n / decode
-    streaming_fps = n / max(seconds - commit, 1e-9)
-    projected = write / (settings.commit_seconds + write)
+
+def load_note(before: tuple[float, float, float]) -> str:
+    """Load averages around the run: other work on the machine skews every ratio."""
+    after = os.getloadavg()
+    return f"load average (1 min) before {before[0]:.2f}, after {after[0]:.2f}, on {os.cpu_count()} CPUs"
+
+
+def table(res: Results, exact_frames: int) -> list[Row]:
+    n, commit = res.frames, res.commits * res.write
+    ingest_fps, decode_fps = n / res.ingest, n / res.decode
+    streaming_fps = n / max(res.ingest - commit, 1e-9)
+    projected = res.write / (res.commit_seconds + res.write)
     return [
-        Row(f"1a ingest vs decode ({n} x 24 MP, {workers} thr)", fps(n, seconds), fps(n, decode),
+        Row(f"1a ingest vs decode ({n} x 24 MP, {res.workers} thr)", fps(n, res.ingest), fps(n, res.decode),
             ingest_fps / decode_fps, f">= {MIN_VS_DECODE}", ingest_fps >= MIN_VS_DECODE * decode_fps),
-        Row("   same, without commit time (est.)", f"{streaming_fps:.2f} frames/s", fps(n, decode),
+        Row("   same, without commit time (est.)", f"{streaming_fps:.2f} frames/s", fps(n, res.decode),
             streaming_fps / decode_fps, "info", None),
-        Row(f"1b ingest vs 2011 loop ({args.loop_frames} files)", fps(n, seconds), f"{1 / loop:.2f} frames/s",
-            ingest_fps * loop, f">= {MIN_VS_2011:g}", ingest_fps * loop >= MIN_VS_2011),
-        Row(f"2  peak RSS, {2 * args.rss_frames} vs {args.rss_frames} files", f"{rss_2n:.0f} MiB",
-            f"{rss_n:.0f} MiB", rss_2n / rss_n, f"<= {MAX_RSS_GROWTH}", rss_2n <= MAX_RSS_GROWTH * rss_n),
-        Row("   peak RSS vs state size", f"{rss_2n:.0f} MiB", f"{STATE_BYTES / 2**20:.0f} MiB",
-            rss_2n * 2**20 / STATE_BYTES, "info", None),
-        Row("3  StateStore.write vs tofile+fsync", f"{write:.2f} s", f"{raw:.2f} s", write / raw,
-            f"<= {MAX_WRITE_VS_DISK}", write <= MAX_WRITE_VS_DISK * raw),
-        Row("   StateStore.write + fsync its files", f"{write_synced:.2f} s", f"{raw:.2f} s",
-            write_synced / raw, "info", None),
-        Row(f"4  commit share, this run ({commits} commit)", f"{commit:.2f} s", f"{seconds:.2f} s",
-            commit / seconds, "info", None),
-        Row(f"   commit share, commit every {settings.commit_seconds:g} s", f"{write:.2f} s",
-            f"{settings.commit_seconds + write:.2f} s", projected, f"<= {MAX_COMMIT_SHARE}",
+        Row(f"1b ingest vs 2011 loop ({res.loop_frames} files)", fps(n, res.ingest),
+            f"{1 / res.loop:.2f} frames/s", ingest_fps * res.loop, f">= {MIN_VS_2011:g}",
+            ingest_fps * res.loop >= MIN_VS_2011),
+        Row(f"2  peak RSS, {2 * res.rss_frames} vs {res.rss_frames} files", f"{res.rss_2n:.0f} MiB",
+            f"{res.rss_n:.0f} MiB", res.rss_2n / res.rss_n, f"<= {MAX_RSS_GROWTH}",
+            res.rss_2n <= MAX_RSS_GROWTH * res.rss_n),
+        Row("   peak RSS vs state size", f"{res.rss_2n:.0f} MiB", f"{STATE_BYTES / 2**20:.0f} MiB",
+            res.rss_2n * 2**20 / STATE_BYTES, "info", None),
+        Row("3  StateStore.write vs tofile+fsync", f"{res.write:.2f} s", f"{res.raw:.2f} s", res.write / res.raw,
+            f"<= {MAX_WRITE_VS_DISK}", res.write <= MAX_WRITE_VS_DISK * res.raw),
+        Row("   StateStore.write + fsync its files", f"{res.write_synced:.2f} s", f"{res.raw:.2f} s",
+            res.write_synced / res.raw, "info", None),
+        Row(f"4  commit share, this run ({res.commits} commit)", f"{commit:.2f} s", f"{res.ingest:.2f} s",
+            commit / res.ingest, "info", None),
+        Row(f"   commit share, commit every {res.commit_seconds:g} s", f"{res.write:.2f} s",
+            f"{res.commit_seconds + res.write:.2f} s", projected, f"<= {MAX_COMMIT_SHARE}",
             projected <= MAX_COMMIT_SHARE),
-        Row(f"5  exactness, mean ({args.exact_frames} x {SMALL[1]}x{SMALL[0]})", f"{mean_err:.1e} rel",
-            "numpy.mean", None, f"<= {MAX_REL_ERROR:g}", mean_err <= MAX_REL_ERROR),
-        Row("   exactness, variance", f"{var_err:.1e} rel", "numpy.var", None, f"<= {MAX_REL_ERROR:g}",
-            var_err <= MAX_REL_ERROR),
+        Row(f"5  exactness, mean ({exact_frames} x {SMALL[1]}x{SMALL[0]})", f"{res.mean_err:.1e} rel",
+            "numpy.mean", None, f"<= {MAX_REL_ERROR:g}", res.mean_err <= MAX_REL_ERROR),
+        Row("   exactness, variance", f"{res.var_err:.1e} rel", "numpy.var", None, f"<= {MAX_REL_ERROR:g}",
+            res.var_err <= MAX_REL_ERROR),
     ]  # fmt: skip
 
 
-def print_budget(
-    n: int, decode: float, seconds: float, commit: float, commits: int, k: int, fold_k: float, fold_16: float,
-    read: float, mean_mb: float,
-) -> None:  # fmt: skip
+def print_budget(res: Results) -> None:
     """Where the ingest's time goes, per frame, next to the decode baseline."""
-    print(f"\nWhere the time goes (per 24 MP frame; files average {mean_mb:.1f} MB)")
-    print(f"  decode baseline, all threads          {decode / n * 1000:8.1f} ms")
-    print(f"  ingest, end to end                    {seconds / n * 1000:8.1f} ms")
-    print(f"  ingest without commits (est.)         {(seconds - commit) / n * 1000:8.1f} ms")
-    print(f"  stats.update alone, batch of {k:2d}       {fold_k:8.1f} ms   (batch size as ingest picks it)")
-    print(f"  stats.update alone, batch of 16       {fold_16:8.1f} ms")
-    print(f"  commits: {commits} x state write           {commit * 1000:8.0f} ms   (whole run)")
-    print(f"  state read (StateStore.read)          {read * 1000:8.0f} ms   (once per group and run)")
+    n, commit = res.frames, res.commits * res.write
+    print("Where the time goes, per frame")
+    print(f"  decode baseline, all threads          {res.decode / n * 1000:8.1f} ms")
+    print(f"  ingest, end to end                    {res.ingest / n * 1000:8.1f} ms")
+    print(f"  ingest without commits (est.)         {(res.ingest - commit) / n * 1000:8.1f} ms")
+    print(f"  stats.update alone, batch of {res.batch:2d}       {res.fold_k:8.1f} ms   (the batch ingest picks)")
+    print(f"  stats.update alone, batch of 16       {res.fold_16:8.1f} ms")
+    print(f"  commits: {res.commits} x state write           {commit * 1000:8.0f} ms   (whole run)")
+    print(f"  state read (StateStore.read)          {res.read * 1000:8.0f} ms   (once per group and run)")
 
 
 def print_table(rows: Sequence[Row]) -> None:
@@ -403,18 +491,21 @@ def print_table(rows: Sequence[Row]) -> None:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--frames", type=int, help="24 MP files for the throughput figures (default 32)")
+    parser.add_argument("--frames", type=int, help="24 MP files for the throughput figures (default 160)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="decoder threads")
     parser.add_argument("--quick", action="store_true", help="small smoke run (8 frames)")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where generated archives are kept")
+    parser.add_argument(
+        "--content", choices=("sim", "textured"), default="textured", help="24 MP test photos (see archive())"
+    )
     parser.add_argument("--batch-mb", type=int, help="override hpstore's batch memory budget (MiB)")
     parser.add_argument("--tmp", type=Path, help="scratch directory for stores (default: system temp)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--store", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("paths", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    args.frames = args.frames or (8 if args.quick else 32)
-    args.rss_frames = 4 if args.quick else 8
+    args.frames = args.frames or (8 if args.quick else 160)
+    args.rss_frames = 4 if args.quick else 24
     args.loop_frames = 2 if args.quick else 4
     args.exact_frames = 12
     return args
@@ -425,9 +516,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.child:
         child(args.paths, args.store, args.workers, args.batch_mb)
         return 0
+    load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="hpstore-bench-", dir=args.tmp) as tmp:
-        rows = measure(args, Path(tmp))
-    print_table(rows)
+        res = measure(args, Path(tmp))
+    print(load_note(load))
+    print_budget(res)
+    print_table(table(res, args.exact_frames))
     return 0
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -237,67 +237,73 @@ class _Ingest:
     # ---- accumulation ---------------------------------------------------------------------------------
 
     def accumulate(self, group: Group, todos: list[_Todo], pool: ThreadPoolExecutor) -> None:
-        catalog, states = self.store.catalog, self.store.state
+        """Decode ``todos`` into a ring of frame slots and fold every ``k`` ready frames into the state.
+
+        The ring holds ``k`` frames being gathered plus two per decoder, so decoders keep working while
+        the main thread folds; memory is bounded by ``settings.batch_mb``, whatever the number of files.
+        """
         info = todos[0].info
         assert info is not None
-        shape = info.shape
-        state = states.read(group.id, group.generation, group.n) if group.n else stats.empty(shape)
-        budget = self.settings.batch_mb << 20
-        k = int(np.clip(budget // (2 * info.nbytes), 1, self.settings.max_batch_frames))
-        stacks = [np.empty((k, *shape), info.dtype) for _ in range(2)]
-        batches = [todos[i : i + k] for i in range(0, len(todos), k)]
+        state = self.store.state.read(group.id, group.generation, group.n) if group.n else stats.empty(info.shape)
+        capacity, k = ring_size(info.nbytes, self.settings)
+        ring = np.empty((capacity, *info.shape), info.dtype)
+        free = list(range(capacity))
+        inflight: deque[tuple[_Todo, int, Future[str]]] = deque()
+        ready: list[tuple[_Todo, int, str]] = []
         pending: list[dict[str, Any]] = []
         last_commit = time.monotonic()
+        queue = iter(todos)
 
-        def submit(index: int) -> list[Future[str]]:
-            stack = stacks[index % 2]
-            return [pool.submit(_load, t.path, t.info or info, stack[j]) for j, t in enumerate(batches[index])]
+        def fill() -> None:
+            while free:
+                todo = next(queue, None)
+                if todo is None:
+                    return
+                slot = free.pop()
+                inflight.append((todo, slot, pool.submit(_load, todo.path, todo.info or info, ring[slot])))
 
-        def commit() -> None:
-            nonlocal last_commit
-            if not pending:
-                return
-            old = group.generation
-            new = old + 1
-            states.write(group.id, new, state)
-            catalog.commit_group(group.id, state.n, new, pending)
-            group.generation, group.n = new, state.n
-            if old:
-                states.drop(group.id, old)
-            pending.clear()
-            last_commit = time.monotonic()
-
-        futures = submit(0) if batches else []
-        for index, batch in enumerate(batches):
-            hashes: list[str | None] = []
-            for todo, future in zip(batch, futures, strict=True):
+        fill()
+        while inflight or ready:
+            if inflight:
+                todo, slot, future = inflight.popleft()
                 try:
-                    hashes.append(future.result())
+                    ready.append((todo, slot, future.result()))
                 except DecodeError as err:
-                    hashes.append(None)
+                    free.append(slot)
                     pending.append(_row(todo, FAILED, str(err)))
                     self.problem(todo.key, FAILED, str(err))
-            if index + 1 < len(batches):
-                futures = submit(index + 1)
-            keep = self._dedupe(batch, hashes, group, pending)
-            if keep:
-                frames = stacks[index % 2]
-                stats.update(state, frames[:k] if len(keep) == k else frames[keep])
-            for _ in batch:
+                    fill()
                 self.emit(Event("advance"))
-            if time.monotonic() - last_commit >= self.settings.commit_seconds:
-                commit()
-        commit()
+            if len(ready) >= k or (ready and not inflight):
+                keep = self._dedupe(ready, group, pending)
+                stats.update_slots(state, ring, np.asarray(keep, np.int64))
+                free.extend(slot for _, slot, _ in ready)
+                ready.clear()
+                fill()
+                if time.monotonic() - last_commit >= self.settings.commit_seconds:
+                    self.commit(group, state, pending)
+                    last_commit = time.monotonic()
+        self.commit(group, state, pending)
+
+    def commit(self, group: Group, state: stats.State, pending: list[dict[str, Any]]) -> None:
+        """Write the state as a new generation, then switch the catalog to it with the files it counts."""
+        if not pending:
+            return
+        old, new = group.generation, group.generation + 1
+        self.store.state.write(group.id, new, state)
+        self.store.catalog.commit_group(group.id, state.n, new, pending)
+        group.generation, group.n = new, state.n
+        if old:
+            self.store.state.drop(group.id, old)
+        pending.clear()
 
     def _dedupe(
-        self, batch: list[_Todo], hashes: list[str | None], group: Group, pending: list[dict[str, Any]]
+        self, ready: list[tuple[_Todo, int, str]], group: Group, pending: list[dict[str, Any]]
     ) -> list[int]:
-        """Indices of the batch's frames to count; rows for all decoded files go to ``pending``."""
-        known = self.store.catalog.ingested_hashes([h for h in hashes if h])
+        """Slots of the ready frames to count; a catalog row for each ready file goes to ``pending``."""
+        known = self.store.catalog.ingested_hashes([digest for _, _, digest in ready])
         keep: list[int] = []
-        for j, (todo, digest) in enumerate(zip(batch, hashes, strict=True)):
-            if digest is None:
-                continue
+        for todo, slot, digest in ready:
             ident = {"hash": digest, "camera_id": group.camera_id, "group_id": group.id}
             first = self.counted.get(digest) or known.get(digest)
             if first is not None and first != todo.key:
@@ -307,8 +313,15 @@ class _Ingest:
             self.counted[digest] = todo.key
             pending.append(_row(todo, INGESTED, None, **ident))
             self.report.count(INGESTED)
-            keep.append(j)
+            keep.append(slot)
         return keep
+
+
+def ring_size(frame_bytes: int, settings: Settings) -> tuple[int, int]:
+    """(slots in the decode ring, frames folded at once) for frames of ``frame_bytes`` within the budget."""
+    in_flight = 2 * settings.workers
+    capacity = int(np.clip((settings.batch_mb << 20) // frame_bytes, 2, settings.max_batch_frames + in_flight))
+    return capacity, int(np.clip(capacity - in_flight, 1, settings.max_batch_frames))
 
 
 def ingest(inputs: Sequence[str], settings: Settings, *, on_event: OnEvent | None = None) -> IngestReport:

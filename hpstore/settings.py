@@ -9,7 +9,8 @@ Environment variables (all optional):
 ``HPSTORE_WORKERS``
     Decoder threads (default: number of CPUs).
 ``HPSTORE_BATCH_MB``
-    Memory budget of one batch of decoded frames, in MiB (default 512).
+    Memory for decoded frames waiting to be folded, in MiB (default 1536: 16 frames of 24 MP RGB
+    plus two per decoder).
 ``HPSTORE_COMMIT_SECONDS``
     Commit state and catalog at least this often during a long ingest (default 60).
 """
@@ -38,7 +39,7 @@ class Settings:
     store: Path
     catalog_url: str | None = None
     workers: int = max(1, os.cpu_count() or 1)
-    batch_mb: int = 512
+    batch_mb: int = 1536
     commit_seconds: float = 60.0
     max_batch_frames: int = 16
 
@@ -81,7 +82,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         store=store,
         catalog_url=env.get("HPSTORE_CATALOG") or None,
         workers=_int(env, "HPSTORE_WORKERS", max(1, os.cpu_count() or 1)),
-        batch_mb=_int(env, "HPSTORE_BATCH_MB", 512),
+        batch_mb=_int(env, "HPSTORE_BATCH_MB", 1536),
         commit_seconds=float(seconds) if seconds else 60.0,
     )
     settings = settings.with_(**overrides)

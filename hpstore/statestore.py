@@ -22,7 +22,7 @@ from zarr.codecs import BloscCodec
 from .errors import StateError, StoreError
 from .stats import State
 
-CHUNK = 1024  # rows and cols per chunk; 1024 x 1024 x 3 float64 = 24 MiB uncompressed
+CHUNK = 512  # rows and cols per chunk; 512 x 512 x 3 float64 = 6 MiB uncompressed, written in parallel
 _COMPRESSOR = BloscCodec(cname="lz4", clevel=1, shuffle="shuffle")
 FIELDS = ("mean", "m2")
 

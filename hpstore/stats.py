@@ -47,28 +47,41 @@ def empty(shape: tuple[int, ...]) -> State:
     return State(0, np.zeros(shape, np.float64), np.zeros(shape, np.float64))
 
 
+_TILE = 4096  # samples per work item: the tile's partial sums stay in L1/L2 cache
+
+
 @numba.njit(parallel=True, nogil=True, cache=True)
-def _fold_int(frames: np.ndarray, n_a: int, mean: np.ndarray, m2: np.ndarray) -> None:  # pragma: no cover
-    k = frames.shape[0]
-    size = frames.shape[1]
+def _fold_slots(
+    ring: np.ndarray, slots: np.ndarray, n_a: int, mean: np.ndarray, m2: np.ndarray
+) -> None:  # pragma: no cover
+    k = slots.shape[0]
+    size = ring.shape[1]
     n = n_a + k
-    for p in numba.prange(size):
-        s1 = np.int64(0)
-        s2 = np.int64(0)
+    inv_k = 1.0 / k
+    w = k / n
+    c = n_a * k / n
+    for t in numba.prange((size + _TILE - 1) // _TILE):
+        lo = t * _TILE
+        m = min(lo + _TILE, size) - lo
+        # Integer samples summed in float64 are exact while k * max**2 < 2**53 (k < 2 million at 16 bits).
+        s1 = np.zeros(_TILE, np.float64)
+        s2 = np.zeros(_TILE, np.float64)
         for i in range(k):
-            v = np.int64(frames[i, p])
-            s1 += v
-            s2 += v * v
-        mean_b = s1 / k
-        # k * s2 - s1**2 is exact in int64 for k * 65535**2 * k < 2**63, i.e. k < ~46,000 frames of 16 bits.
-        m2_b = (k * s2 - s1 * s1) / k
-        if n_a == 0:
-            mean[p] = mean_b
-            m2[p] = m2_b
-        else:
-            delta = mean_b - mean[p]
-            mean[p] += delta * k / n
-            m2[p] += m2_b + delta * delta * (n_a * k / n)
+            row = ring[slots[i], lo : lo + m]
+            for q in range(m):
+                v = np.float64(row[q])
+                s1[q] += v
+                s2[q] += v * v
+        for q in range(m):
+            mean_b = s1[q] * inv_k
+            m2_b = s2[q] - s1[q] * mean_b
+            if n_a == 0:
+                mean[lo + q] = mean_b
+                m2[lo + q] = m2_b
+            else:
+                delta = mean_b - mean[lo + q]
+                mean[lo + q] += delta * w
+                m2[lo + q] += m2_b + delta * delta * c
 
 
 @numba.njit(parallel=True, nogil=True, cache=True)
@@ -100,16 +113,27 @@ def update(state: State, frames: np.ndarray) -> State:
     k = frames.shape[0]
     if k == 0:
         return state
-    if frames.dtype.kind in "ui" and frames.dtype.itemsize <= 2:
-        flat = np.ascontiguousarray(frames).reshape(k, -1)
-        _fold_int(flat, state.n, state.mean.reshape(-1), state.m2.reshape(-1))
-    else:
-        batch = frames.astype(np.float64)
-        mean_b = batch.mean(axis=0)
-        m2_b = ((batch - mean_b) ** 2).sum(axis=0)
-        _merge_arrays(state, State(k, mean_b, m2_b))
+    if frames.dtype.kind == "u" and frames.dtype.itemsize <= 2:
+        return update_slots(state, np.ascontiguousarray(frames), np.arange(k))
+    batch = frames.astype(np.float64)
+    mean_b = batch.mean(axis=0)
+    _merge_arrays(state, State(k, mean_b, ((batch - mean_b) ** 2).sum(axis=0)))
+    return state
+
+
+def update_slots(state: State, ring: np.ndarray, slots: np.ndarray) -> State:
+    """Fold the frames ``ring[slots]`` into ``state`` in place, without gathering them first.
+
+    ``ring`` is a ``(capacity, *state.shape)`` array of 8- or 16-bit unsigned frames (a pool of decode
+    buffers); ``slots`` the indices of the frames to fold. Used by ingest, whose decoders fill the ring.
+    """
+    if ring.shape[1:] != state.shape:
+        raise ValueError(f"frames of shape {ring.shape[1:]} do not fit a state of shape {state.shape}")
+    if len(slots) == 0:
         return state
-    state.n += k
+    flat = ring.reshape(ring.shape[0], -1)
+    _fold_slots(flat, np.asarray(slots, np.int64), state.n, state.mean.reshape(-1), state.m2.reshape(-1))
+    state.n += len(slots)
     return state
 
 
