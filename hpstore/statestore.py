@@ -49,6 +49,7 @@ class StateStore:
     def write(self, group_id: int, generation: int, state: State) -> None:
         """Write ``state`` as a new generation (all chunks; overwrites leftovers of the same generation)."""
         try:
+            self.drop(group_id, generation)  # leftovers of an interrupted commit of the same generation
             root = self._root("a")
             node = root.require_group(self._name(group_id, generation))
             for name in FIELDS:
@@ -61,7 +62,8 @@ class StateStore:
                     compressors=_COMPRESSOR,
                     overwrite=True,
                 )
-                array[...] = data
+                with zarr.config.set({"array.write_empty_chunks": True}):
+                    array[...] = data  # every chunk: no all-zero test per chunk, no stale chunk kept
             node.attrs["n"] = state.n
         except OSError as err:
             raise StoreError(f"cannot write state of group {group_id}: {err.strerror or err}") from err

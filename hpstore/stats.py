@@ -48,11 +48,12 @@ def empty(shape: tuple[int, ...]) -> State:
 
 
 _TILE = 4096  # samples per work item: the tile's partial sums stay in L1/L2 cache
+_MAX_FOLD = 65_000  # frames per fold for which the exact integer sums cannot overflow
 
 
 @numba.njit(parallel=True, nogil=True, cache=True)
 def _fold_slots(
-    ring: np.ndarray, slots: np.ndarray, n_a: int, mean: np.ndarray, m2: np.ndarray
+    ring: np.ndarray, slots: np.ndarray, n_a: int, mean: np.ndarray, m2: np.ndarray, acc: np.ndarray
 ) -> None:  # pragma: no cover
     k = slots.shape[0]
     size = ring.shape[1]
@@ -63,18 +64,20 @@ def _fold_slots(
     for t in numba.prange((size + _TILE - 1) // _TILE):
         lo = t * _TILE
         m = min(lo + _TILE, size) - lo
-        # Integer samples summed in float64 are exact while k * max**2 < 2**53 (k < 2 million at 16 bits).
-        s1 = np.zeros(_TILE, np.float64)
-        s2 = np.zeros(_TILE, np.float64)
+        # Sums of the tile's samples in the type of ``acc``: exact in uint32 for 8-bit samples while
+        # k * 255**2 < 2**32 (k < 66,000), in float64 for 16-bit ones while k * 65535**2 < 2**53.
+        s1 = np.zeros(_TILE, acc.dtype)
+        s2 = np.zeros(_TILE, acc.dtype)
         for i in range(k):
             row = ring[slots[i], lo : lo + m]
             for q in range(m):
-                v = np.float64(row[q])
+                v = row[q]
                 s1[q] += v
                 s2[q] += v * v
         for q in range(m):
-            mean_b = s1[q] * inv_k
-            m2_b = s2[q] - s1[q] * mean_b
+            total = np.float64(s1[q])
+            mean_b = total * inv_k
+            m2_b = np.float64(s2[q]) - total * mean_b
             if n_a == 0:
                 mean[lo + q] = mean_b
                 m2[lo + q] = m2_b
@@ -114,7 +117,10 @@ def update(state: State, frames: np.ndarray) -> State:
     if k == 0:
         return state
     if frames.dtype.kind == "u" and frames.dtype.itemsize <= 2:
-        return update_slots(state, np.ascontiguousarray(frames), np.arange(k))
+        frames = np.ascontiguousarray(frames)
+        for start in range(0, k, _MAX_FOLD):
+            update_slots(state, frames, np.arange(start, min(k, start + _MAX_FOLD)))
+        return state
     batch = frames.astype(np.float64)
     mean_b = batch.mean(axis=0)
     _merge_arrays(state, State(k, mean_b, ((batch - mean_b) ** 2).sum(axis=0)))
@@ -131,8 +137,11 @@ def update_slots(state: State, ring: np.ndarray, slots: np.ndarray) -> State:
         raise ValueError(f"frames of shape {ring.shape[1:]} do not fit a state of shape {state.shape}")
     if len(slots) == 0:
         return state
+    if len(slots) > _MAX_FOLD:
+        raise ValueError(f"fold at most {_MAX_FOLD} frames at once, not {len(slots)}")
     flat = ring.reshape(ring.shape[0], -1)
-    _fold_slots(flat, np.asarray(slots, np.int64), state.n, state.mean.reshape(-1), state.m2.reshape(-1))
+    acc = np.zeros(1, np.uint32 if ring.dtype.itemsize == 1 else np.float64)
+    _fold_slots(flat, np.asarray(slots, np.int64), state.n, state.mean.reshape(-1), state.m2.reshape(-1), acc)
     state.n += len(slots)
     return state
 
