@@ -505,7 +505,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("paths", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.frames = args.frames or (8 if args.quick else 160)
-    args.rss_frames = 4 if args.quick else 24
+    args.rss_frames = 4 if args.quick else 32
     args.loop_frames = 2 if args.quick else 4
     args.exact_frames = 12
     return args

@@ -262,6 +262,11 @@ class _Ingest:
                 slot = free.pop()
                 inflight.append((todo, slot, pool.submit(_load, todo.path, todo.info or info, ring[slot])))
 
+        def run(fold: Callable[[int, int], None], pieces: list[tuple[int, int]]) -> None:
+            # Fold on the decoder threads, after the decodes already queued: no core is oversubscribed.
+            for future in [pool.submit(fold, lo, hi) for lo, hi in pieces]:
+                future.result()
+
         fill()
         while inflight or ready:
             if inflight:
@@ -276,7 +281,7 @@ class _Ingest:
                 self.emit(Event("advance"))
             if len(ready) >= k or (ready and not inflight):
                 keep = self._dedupe(ready, group, pending)
-                stats.update_slots(state, ring, np.asarray(keep, np.int64))
+                stats.update_slots(state, ring, np.asarray(keep, np.int64), run, pieces=4 * self.settings.workers)
                 free.extend(slot for _, slot, _ in ready)
                 ready.clear()
                 fill()

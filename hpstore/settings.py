@@ -9,7 +9,7 @@ Environment variables (all optional):
 ``HPSTORE_WORKERS``
     Decoder threads (default: number of CPUs).
 ``HPSTORE_BATCH_MB``
-    Memory for decoded frames waiting to be folded, in MiB (default 2600: 32 frames of 24 MP RGB
+    Memory for decoded frames waiting to be folded, in MiB (default 1536: 16 frames of 24 MP RGB
     plus two per decoder; less memory folds fewer frames at once, which costs speed, never exactness).
 ``HPSTORE_COMMIT_SECONDS``
     Commit state and catalog at least this often during a long ingest (default 60).
@@ -39,9 +39,9 @@ class Settings:
     store: Path
     catalog_url: str | None = None
     workers: int = max(1, os.cpu_count() or 1)
-    batch_mb: int = 2600
+    batch_mb: int = 1536
     commit_seconds: float = 60.0
-    max_batch_frames: int = 32
+    max_batch_frames: int = 16
 
     @property
     def catalog(self) -> str:
@@ -82,7 +82,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         store=store,
         catalog_url=env.get("HPSTORE_CATALOG") or None,
         workers=_int(env, "HPSTORE_WORKERS", max(1, os.cpu_count() or 1)),
-        batch_mb=_int(env, "HPSTORE_BATCH_MB", 2600),
+        batch_mb=_int(env, "HPSTORE_BATCH_MB", 1536),
         commit_seconds=float(seconds) if seconds else 60.0,
     )
     settings = settings.with_(**overrides)

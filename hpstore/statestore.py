@@ -61,9 +61,9 @@ class StateStore:
                     chunks=_chunks(data.shape),
                     compressors=_COMPRESSOR,
                     overwrite=True,
+                    config={"write_empty_chunks": True},  # write every chunk; no per-chunk all-zero scan
                 )
-                with zarr.config.set({"array.write_empty_chunks": True}):
-                    array[...] = data  # every chunk: no all-zero test per chunk, no stale chunk kept
+                array[...] = data
             node.attrs["n"] = state.n
         except OSError as err:
             raise StoreError(f"cannot write state of group {group_id}: {err.strerror or err}") from err

@@ -17,6 +17,7 @@ operations combine everything hpstore does:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numba
@@ -51,25 +52,32 @@ _TILE = 4096  # samples per work item: the tile's partial sums stay in L1/L2 cac
 _MAX_FOLD = 65_000  # frames per fold for which the exact integer sums cannot overflow
 
 
-@numba.njit(parallel=True, nogil=True, cache=True)
-def _fold_slots(
-    ring: np.ndarray, slots: np.ndarray, n_a: int, mean: np.ndarray, m2: np.ndarray, acc: np.ndarray
+@numba.njit(nogil=True, cache=True)
+def _fold_range(
+    ring: np.ndarray,
+    slots: np.ndarray,
+    n_a: int,
+    mean: np.ndarray,
+    m2: np.ndarray,
+    acc: np.ndarray,
+    lo: int,
+    hi: int,
 ) -> None:  # pragma: no cover
+    """Fold samples ``lo:hi`` of the frames ``ring[slots]`` into ``mean``/``m2`` (one thread, no GIL)."""
     k = slots.shape[0]
-    size = ring.shape[1]
-    n = n_a + k
     inv_k = 1.0 / k
-    w = k / n
-    c = n_a * k / n
-    for t in numba.prange((size + _TILE - 1) // _TILE):
-        lo = t * _TILE
-        m = min(lo + _TILE, size) - lo
-        # Sums of the tile's samples in the type of ``acc``: exact in uint32 for 8-bit samples while
-        # k * 255**2 < 2**32 (k < 66,000), in float64 for 16-bit ones while k * 65535**2 < 2**53.
-        s1 = np.zeros(_TILE, acc.dtype)
-        s2 = np.zeros(_TILE, acc.dtype)
+    w = k / (n_a + k)
+    c = n_a * k / (n_a + k)
+    # Sums of a tile's samples in the type of ``acc``: exact in uint32 for 8-bit samples while
+    # k * 255**2 < 2**32 (k < 66,000), in float64 for 16-bit ones while k * 65535**2 < 2**53.
+    s1 = np.zeros(_TILE, acc.dtype)
+    s2 = np.zeros(_TILE, acc.dtype)
+    for start in range(lo, hi, _TILE):
+        m = min(start + _TILE, hi) - start
+        s1[:] = 0
+        s2[:] = 0
         for i in range(k):
-            row = ring[slots[i], lo : lo + m]
+            row = ring[slots[i], start : start + m]
             for q in range(m):
                 v = row[q]
                 s1[q] += v
@@ -79,12 +87,12 @@ def _fold_slots(
             mean_b = total * inv_k
             m2_b = np.float64(s2[q]) - total * mean_b
             if n_a == 0:
-                mean[lo + q] = mean_b
-                m2[lo + q] = m2_b
+                mean[start + q] = mean_b
+                m2[start + q] = m2_b
             else:
-                delta = mean_b - mean[lo + q]
-                mean[lo + q] += delta * w
-                m2[lo + q] += m2_b + delta * delta * c
+                delta = mean_b - mean[start + q]
+                mean[start + q] += delta * w
+                m2[start + q] += m2_b + delta * delta * c
 
 
 @numba.njit(parallel=True, nogil=True, cache=True)
@@ -127,11 +135,23 @@ def update(state: State, frames: np.ndarray) -> State:
     return state
 
 
-def update_slots(state: State, ring: np.ndarray, slots: np.ndarray) -> State:
+Runner = Callable[[Callable[[int, int], None], list[tuple[int, int]]], None]
+
+
+def _run_here(fold: Callable[[int, int], None], pieces: list[tuple[int, int]]) -> None:
+    for lo, hi in pieces:
+        fold(lo, hi)
+
+
+def update_slots(
+    state: State, ring: np.ndarray, slots: np.ndarray, run: Runner | None = None, pieces: int = 1
+) -> State:
     """Fold the frames ``ring[slots]`` into ``state`` in place, without gathering them first.
 
     ``ring`` is a ``(capacity, *state.shape)`` array of 8- or 16-bit unsigned frames (a pool of decode
-    buffers); ``slots`` the indices of the frames to fold. Used by ingest, whose decoders fill the ring.
+    buffers); ``slots`` the indices of the frames to fold. The work is cut into ``pieces`` ranges of samples,
+    folded by ``run(fold, ranges)`` (default: one after the other in this thread). Ingest hands them to its
+    decoder threads, so folding and decoding share the cores without oversubscribing them.
     """
     if ring.shape[1:] != state.shape:
         raise ValueError(f"frames of shape {ring.shape[1:]} do not fit a state of shape {state.shape}")
@@ -140,8 +160,16 @@ def update_slots(state: State, ring: np.ndarray, slots: np.ndarray) -> State:
     if len(slots) > _MAX_FOLD:
         raise ValueError(f"fold at most {_MAX_FOLD} frames at once, not {len(slots)}")
     flat = ring.reshape(ring.shape[0], -1)
+    size = flat.shape[1]
+    index = np.asarray(slots, np.int64)
     acc = np.zeros(1, np.uint32 if ring.dtype.itemsize == 1 else np.float64)
-    _fold_slots(flat, np.asarray(slots, np.int64), state.n, state.mean.reshape(-1), state.m2.reshape(-1), acc)
+    mean, m2, n_a = state.mean.reshape(-1), state.m2.reshape(-1), state.n
+
+    def fold(lo: int, hi: int) -> None:
+        _fold_range(flat, index, n_a, mean, m2, acc, lo, hi)
+
+    step = -(-size // max(1, pieces) // _TILE) * _TILE or _TILE
+    (run or _run_here)(fold, [(lo, min(lo + step, size)) for lo in range(0, size, step)])
     state.n += len(slots)
     return state
 
