@@ -14,8 +14,9 @@ import typer
 
 from hpstore import query as q
 from hpstore.analysis import MIN_SCORE
+from hpstore.check import check as run_check
 from hpstore.demo import run_demo
-from hpstore.errors import BadArgument, HpstoreError
+from hpstore.errors import BadArgument, HpstoreError, Interrupted
 from hpstore.ingest import ingest as run_ingest
 from hpstore.settings import Settings, load_settings
 
@@ -54,6 +55,9 @@ def call(ctx: typer.Context, fn: Callable[..., T], *args: Any, **kwargs: Any) ->
     except KeyboardInterrupt:
         print("hpstore: interrupted; run the same command again to go on", file=sys.stderr)
         raise typer.Exit(130) from None
+    except Interrupted as err:
+        print(f"hpstore: {err}", file=sys.stderr)
+        raise typer.Exit(130) from None
     except HpstoreError as err:
         if debug:
             traceback.print_exc()
@@ -91,17 +95,26 @@ def ingest(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no per-file lines.")] = False,
     workers: Annotated[int | None, typer.Option(min=1, help="Decoder threads (default: CPUs).")] = None,
     fmt: Annotated[str, typer.Option("--format", help="Summary as text or json.")] = "text",
+    wait: Annotated[
+        bool,
+        typer.Option("--wait/--no-wait", help="If another ingest is writing the store: wait for it, or refuse."),
+    ] = True,
 ) -> None:
     """Add photos (JPEG, PNG, TIFF, and RAW files LibRaw reads) to the store.
 
     Files already in the catalog are passed over, so running the same command again is cheap and
     resumes an interrupted run. Every file gets a catalog row: ingested, duplicate, failed or skipped.
+
+    Work is committed in batches (at least every HPSTORE_COMMIT_SECONDS, default 60): a crash or kill
+    loses at most the batch in flight. Ctrl-C stops at the next safe point and keeps what was committed.
+    One ingest writes a store at a time; a second one waits for it (--no-wait: refuses). Queries can run
+    meanwhile and see the last committed state.
     """
     if fmt not in ("text", "json"):
         fail("--format must be text or json", 2)
     settings = call(ctx, ctx.obj.settings, workers=workers)
     with IngestView(quiet or fmt == "json") as view:
-        report = call(ctx, run_ingest, paths, settings, on_event=view)
+        report = call(ctx, run_ingest, paths, settings, on_event=view, wait=wait)
     if fmt == "json":
         print(json.dumps({"store": str(settings.store), **report.as_dict()}, indent=2))
     elif report.ingested == 0 and report.unchanged and not (report.failed or report.duplicates):
@@ -168,6 +181,29 @@ def files(
     """List every file the catalog knows, with its status and the reason for it."""
     rows = call(ctx, q.files, ctx.obj.settings(), status=status, camera=camera)
     print_rows(rows, ["path", "status", "reason", "camera", "source"], fmt)
+
+
+@app.command("check")
+def check_store(
+    ctx: typer.Context,
+    repair: Annotated[bool, typer.Option("--repair", help="Remove leftovers of interrupted commits.")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="Report as text or json.")] = "text",
+) -> None:
+    """Verify the store: every state readable, frame counts equal to the catalog's, no leftovers.
+
+    Exits 0 when the store is sound (after --repair, if it repaired everything), 1 otherwise.
+    """
+    report = call(ctx, run_check, ctx.obj.settings(), repair=repair)
+    if fmt == "json":
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        for line in report.repaired:
+            print(f"repaired: {line}")
+        for line in report.problems:
+            print(f"problem: {line}")
+        print(f"{'ok' if report.ok else 'NOT ok'}: {report.groups} state groups, {report.files} files checked")
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 @app.command()

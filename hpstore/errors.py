@@ -23,6 +23,14 @@ class StoreError(HpstoreError, OSError):
     """The store directory cannot be created, opened or written."""
 
 
+class StoreBusy(StoreError):
+    """Another ingest holds the store's writer lock."""
+
+
+class Interrupted(HpstoreError):
+    """The user stopped the run (Ctrl-C, SIGTERM); everything committed so far is kept."""
+
+
 class CatalogError(HpstoreError):
     """The catalog database cannot be opened, migrated or written."""
 

@@ -9,10 +9,13 @@ pool decodes the next batch while the current one is folded.
 from __future__ import annotations
 
 import hashlib
+import signal
+import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +26,9 @@ from . import stats
 from .catalog import DUPLICATE, FAILED, INGESTED, SKIPPED, Group
 from .decode import PhotoInfo, decode_into, probe
 from .discover import discover, path_key
-from .errors import DecodeError, UnsupportedFormat
+from .errors import DecodeError, Interrupted, UnsupportedFormat
+from .faults import checkpoint
+from .lock import StoreLock
 from .settings import Settings
 from .store import Store
 
@@ -41,6 +46,7 @@ class Event:
 
 
 OnEvent = Callable[[Event], None]
+RESUME = "Run the same command again to resume."
 
 
 @dataclass
@@ -142,6 +148,7 @@ class _Ingest:
         self.emit = on_event
         self.report = IngestReport()
         self.counted: dict[str, str] = {}  # hash -> path of content counted in this run
+        self.stop = threading.Event()  # set by Ctrl-C / SIGTERM: stop at the next safe point
 
     def problem(self, todo_key: str, status: str, reason: str) -> None:
         self.report.count(status)
@@ -194,7 +201,12 @@ class _Ingest:
         self.emit(Event("phase", "identifying", total=len(todos)))
         ok: list[_Todo] = []
         rows: list[dict[str, Any]] = []
-        for todo, future in zip(todos, [pool.submit(probe, t.path) for t in todos], strict=True):
+        futures = [pool.submit(probe, t.path) for t in todos]
+        for todo, future in zip(todos, futures, strict=True):
+            if self.stop.is_set():
+                for pending in futures:
+                    pending.cancel()
+                break
             try:
                 todo.info = future.result()
                 ok.append(todo)
@@ -206,6 +218,8 @@ class _Ingest:
                 self.problem(todo.key, FAILED, str(err))
             self.emit(Event("advance"))
         self.store.catalog.record_files(rows)
+        if self.stop.is_set():
+            raise Interrupted(f"interrupted while identifying files; nothing was lost. {RESUME}")
         return ok
 
     def grouped(self, todos: list[_Todo]) -> dict[int, list[_Todo]]:
@@ -269,10 +283,19 @@ class _Ingest:
 
         fill()
         while inflight or ready:
+            if self.stop.is_set():
+                # A safe point: nothing is half folded. Unfolded frames are dropped, and their files stay
+                # uncounted in the catalog, so the next run decodes them again.
+                for _, _, future in inflight:
+                    future.cancel()
+                wait([f for _, _, f in inflight])
+                self.commit(group, state, pending)
+                raise Interrupted(f"interrupted; {self.report.ingested} files committed by this run. {RESUME}")
             if inflight:
                 todo, slot, future = inflight.popleft()
                 try:
                     ready.append((todo, slot, future.result()))
+                    checkpoint("decoded")
                 except DecodeError as err:
                     free.append(slot)
                     pending.append(_row(todo, FAILED, str(err)))
@@ -282,6 +305,7 @@ class _Ingest:
             if len(ready) >= k or (ready and not inflight):
                 keep = self._dedupe(ready, group, pending)
                 stats.update_slots(state, ring, np.asarray(keep, np.int64), run, pieces=4 * self.settings.workers)
+                checkpoint("folded")
                 free.extend(slot for _, slot, _ in ready)
                 ready.clear()
                 fill()
@@ -296,10 +320,13 @@ class _Ingest:
             return
         old, new = group.generation, group.generation + 1
         self.store.state.write(group.id, new, state)
+        checkpoint("state-written")
         self.store.catalog.commit_group(group.id, state.n, new, pending)
+        checkpoint("catalog-committed")
         group.generation, group.n = new, state.n
         if old:
             self.store.state.drop(group.id, old)
+            checkpoint("old-dropped")
         pending.clear()
 
     def _dedupe(
@@ -329,25 +356,64 @@ def ring_size(frame_bytes: int, settings: Settings) -> tuple[int, int]:
     return capacity, int(np.clip(capacity - in_flight, 1, settings.max_batch_frames))
 
 
-def ingest(inputs: Sequence[str], settings: Settings, *, on_event: OnEvent | None = None) -> IngestReport:
+def ingest(
+    inputs: Sequence[str], settings: Settings, *, on_event: OnEvent | None = None, wait: bool = True
+) -> IngestReport:
     """Ingest files, directories and glob patterns into the store named by ``settings``.
 
     Files already in the catalog with the same size and modification time are passed over; new content is
     folded into its camera/source/geometry group and committed. Per-file problems are recorded in the
     catalog and reported through ``on_event``; they never stop the run.
+
+    One ingest writes a store at a time: a second one waits for the first (``wait=False``: raises
+    ``StoreBusy``). Ctrl-C or SIGTERM stop at the next safe point, commit what was folded, and raise
+    ``Interrupted``; a SIGKILL loses at most the uncommitted batch, which the next run redoes.
     """
     started = time.monotonic()
     emit = on_event or (lambda _event: None)
-    with Store(settings) as store:
+    with (
+        Store(settings) as store,
+        StoreLock(store.path, wait=wait, on_wait=lambda t: emit(Event("notice", t))) as lock,
+    ):
         run = _Ingest(store, settings, emit)
-        todos = run.select(inputs)
-        with ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="hpstore-decode") as pool:
-            identified = run.identify(todos, pool)
-            groups = run.grouped(identified)
-            run.emit(Event("phase", "ingesting", total=len(identified)))
-            for group_id, members in groups.items():
-                group = store.catalog.get_group(group_id)
-                run.accumulate(group, members, pool)
-                run.report.groups.append(group_id)
+        store.collect_garbage()  # leftovers of commits a crash interrupted; we hold the writer lock
+        with _stop_on_signals(run.stop):
+            todos = run.select(inputs)
+            if lock.interrupted_run is not None:
+                emit(
+                    Event(
+                        "notice",
+                        f"resuming an interrupted ingest: {run.report.unchanged} files were committed "
+                        f"before it stopped, {len(todos)} to go",
+                    )
+                )
+            with ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="hpstore-decode") as pool:
+                identified = run.identify(todos, pool)
+                groups = run.grouped(identified)
+                run.emit(Event("phase", "ingesting", total=len(identified)))
+                for group_id, members in groups.items():
+                    group = store.catalog.get_group(group_id)
+                    run.accumulate(group, members, pool)
+                    run.report.groups.append(group_id)
     run.report.seconds = time.monotonic() - started
     return run.report
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """Turn the first Ctrl-C or SIGTERM into ``stop`` (honoured at the next safe point); a second Ctrl-C
+    interrupts at once. Only the main thread can take signals; elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def first(signum: int, _frame: object) -> None:
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = {sig: signal.signal(sig, first) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -9,8 +9,9 @@ from sqlalchemy import func, select
 
 from .analysis import MIN_SCORE, Levels, rank
 from .catalog import INGESTED, STATUSES, Camera, File, Group
-from .errors import BadArgument, CameraNotFound
+from .errors import BadArgument, CameraNotFound, StateError
 from .settings import Settings
+from .stats import State
 from .store import Store
 
 SOURCES = ("raw", "rgb")
@@ -44,6 +45,19 @@ def levels_of(group: Group) -> Levels:
     return Levels(0.0, float((1 << group.bits) - 1))
 
 
+def committed_state(store: Store, group: Group, attempts: int = 5) -> State:
+    """The group's last committed state. An ingest may commit (and drop the generation we were about to
+    read) meanwhile: then the catalog is asked again for the current generation."""
+    for attempt in range(attempts):
+        try:
+            return store.state.read(group.id, group.generation, group.n)
+        except StateError:
+            if attempt == attempts - 1:
+                raise
+            group = store.catalog.get_group(group.id)
+    raise AssertionError("unreachable")
+
+
 def query(
     settings: Settings,
     *,
@@ -63,7 +77,7 @@ def query(
         for group in store.catalog.groups(cameras):
             if group.n < 2 or (source and group.source != source):
                 continue
-            state = store.state.read(group.id, group.generation, group.n)
+            state = committed_state(store, group)
             cam = cameras[group.camera_id]
             for cand in rank(
                 state,

@@ -11,6 +11,8 @@ Environment variables (all optional):
 ``HPSTORE_BATCH_MB``
     Memory for decoded frames waiting to be folded, in MiB (default 1536: 16 frames of 24 MP RGB
     plus two per decoder; less memory folds fewer frames at once, which costs speed, never exactness).
+``HPSTORE_BATCH_FRAMES``
+    Most frames folded at once (default 16).
 ``HPSTORE_COMMIT_SECONDS``
     Commit state and catalog at least this often during a long ingest (default 60).
 """
@@ -84,6 +86,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         workers=_int(env, "HPSTORE_WORKERS", max(1, os.cpu_count() or 1)),
         batch_mb=_int(env, "HPSTORE_BATCH_MB", 1536),
         commit_seconds=float(seconds) if seconds else 60.0,
+        max_batch_frames=_int(env, "HPSTORE_BATCH_FRAMES", 16),
     )
     settings = settings.with_(**overrides)
     return replace(settings, store=Path(settings.store).expanduser().absolute())

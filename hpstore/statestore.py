@@ -12,6 +12,7 @@ generation is deleted. A generation the catalog does not point at is garbage fro
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import zarr
 from zarr.codecs import BloscCodec
 
 from .errors import StateError, StoreError
+from .faults import checkpoint
 from .stats import State
 
 CHUNK = 512  # rows and cols per chunk; 512 x 512 x 3 float64 = 6 MiB uncompressed, written in parallel
@@ -64,7 +66,9 @@ class StateStore:
                     config={"write_empty_chunks": True},  # write every chunk; no per-chunk all-zero scan
                 )
                 array[...] = data
+                checkpoint("state-array")
             node.attrs["n"] = state.n
+            _fsync_tree(self.path / self._name(group_id, generation))
         except OSError as err:
             raise StoreError(f"cannot write state of group {group_id}: {err.strerror or err}") from err
 
@@ -87,6 +91,28 @@ class StateStore:
             return []
         return sorted(int(p.name[1:]) for p in folder.iterdir() if p.name[:1] == "v" and p.name[1:].isdigit())
 
+    def group_ids(self) -> set[int]:
+        """Groups that have a folder in the state, committed or not."""
+        if not self.path.is_dir():
+            return set()
+        return {int(p.name[1:]) for p in self.path.iterdir() if p.name[:1] == "g" and p.name[1:].isdigit()}
+
     def drop(self, group_id: int, generation: int) -> None:
         """Delete one generation (garbage once the catalog points elsewhere)."""
         shutil.rmtree(self.path / self._name(group_id, generation), ignore_errors=True)
+
+
+def _fsync_tree(root: Path) -> None:
+    """Flush a generation's files and folders to disk before the catalog may point at it."""
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            fd = os.open(os.path.join(folder, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -34,6 +34,23 @@ class Store:
     def path(self) -> Path:
         return self.settings.store
 
+    def garbage(self) -> list[tuple[int, int]]:
+        """(group, generation) pairs in the state that the catalog does not point at."""
+        current = {g.id: g.generation for g in self.catalog.groups()}
+        return [
+            (gid, gen)
+            for gid in sorted(self.state.group_ids())
+            for gen in self.state.generations(gid)
+            if current.get(gid) != gen
+        ]
+
+    def collect_garbage(self) -> list[tuple[int, int]]:
+        """Delete what :meth:`garbage` lists. Only a holder of the writer lock may call this."""
+        found = self.garbage()
+        for gid, gen in found:
+            self.state.drop(gid, gen)
+        return found
+
     def close(self) -> None:
         self.catalog.close()
 

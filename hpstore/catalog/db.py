@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ..errors import CatalogError
+from ..faults import checkpoint
 from .models import INGESTED, Camera, File, Group
 
 _CHUNK = 500  # rows per IN (...) lookup: far below SQLite's 32k variable limit
@@ -166,6 +167,7 @@ class Catalog:
                 update(Group).where(Group.id == group_id).values(n=n, generation=generation, updated_at=now())
             )
             self._replace_files(s, rows)
+            checkpoint("catalog-open")
 
     def files(self, status: str | None = None, camera_ids: Iterable[int] | None = None) -> list[File]:
         stmt = select(File).order_by(File.path)
