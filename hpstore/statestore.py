@@ -70,6 +70,7 @@ class StateStore:
             node.attrs["n"] = state.n
             _fsync_tree(self.path / self._name(group_id, generation))
         except OSError as err:
+            self.drop(group_id, generation)  # free the space a half-written generation holds
             raise StoreError(f"cannot write state of group {group_id}: {err.strerror or err}") from err
 
     def read(self, group_id: int, generation: int, n: int) -> State:

@@ -69,6 +69,8 @@ def snapshot(store: Path) -> tuple[dict[str, Any], dict[str, tuple[int, np.ndarr
         files = {Path(f.path).name: (f.status, f.hash, f.source) for f in s.catalog.files()}
         states = {}
         for g in s.catalog.groups():
+            if g.n == 0:
+                continue  # created for files that never got committed: no state yet
             state = s.state.read(g.id, g.generation, g.n)
             states[f"{g.source}/{g.width}x{g.height}"] = (state.n, state.mean, state.m2)
     return files, states
@@ -272,3 +274,36 @@ def test_check_finds_and_repairs_leftovers(folder: Path, tmp_path: Path) -> None
     fixed = subprocess.run([*check, "--repair"], capture_output=True, text=True, timeout=60)
     assert fixed.returncode == 0 and "repaired:" in fixed.stdout
     assert subprocess.run(check, capture_output=True, text=True, timeout=60).returncode == 0
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A 3 MiB tmpfs: a real "No space left on device" (needs root, as CI has)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_full_disk_fails_clearly_keeps_the_last_state_and_resumes(
+    folder: Path, tmp_path: Path, small_disk: Path
+) -> None:
+    store = small_disk / "store"
+    first = run_ingest(store, folder)
+    assert first.returncode == 0, first.stderr
+    before = snapshot(store)
+    big = CameraSpec(make="Simcam", model="Big", serial="BIG1", height=800, width=1200)
+    write_archive(tmp_path / "big", big, [], shots=4, formats=("jpg",), seed=1)
+    full = run_ingest(store, tmp_path / "big")
+    assert full.returncode == 1, full.stderr
+    assert "No space left on device" in full.stderr and "Traceback" not in full.stderr
+    assert len(full.stderr.strip().splitlines()) == 1
+    assert_same(store, before)  # the last committed state is intact and readable, no leftovers
+    subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
+    resumed = run_ingest(store, tmp_path / "big")
+    assert resumed.returncode == 0 and "ingested 4" in resumed.stdout, resumed.stderr
