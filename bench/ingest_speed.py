@@ -233,16 +233,6 @@ def fold_ms_per_frame(files: Sequence[Path], k: int) -> float:
 # ---- state write against the disk ---------------------------------------------------------------------
 
 
-def fsync_tree(root: Path) -> None:
-    for folder, _dirs, names in os.walk(root):
-        for name in names:
-            fd = os.open(os.path.join(folder, name), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-
-
 def best_of(action: Callable[[], object], cleanup: Callable[[], object], repeat: int = 2) -> float:
     """Fastest of ``repeat`` timed runs of ``action`` (disk timings on this VM vary by 2x between runs)."""
     times = []
@@ -255,16 +245,10 @@ def best_of(action: Callable[[], object], cleanup: Callable[[], object], repeat:
     return min(times)
 
 
-def state_write_seconds(state: stats.State, folder: Path) -> tuple[float, float]:
-    """Seconds of ``StateStore.write`` alone, and of the same write followed by fsync of its files."""
+def state_write_seconds(state: stats.State, folder: Path) -> float:
+    """Seconds of ``StateStore.write`` (which flushes its files to disk before returning)."""
     path = folder / "state.zarr"
-
-    def durable() -> None:
-        StateStore(path).write(1, 1, state)
-        fsync_tree(path)
-
-    plain = best_of(lambda: StateStore(path).write(1, 1, state), lambda: shutil.rmtree(path))
-    return plain, best_of(durable, lambda: shutil.rmtree(path))
+    return best_of(lambda: StateStore(path).write(1, 1, state), lambda: shutil.rmtree(path))
 
 
 def raw_write_seconds(state: stats.State, folder: Path) -> float:
@@ -363,7 +347,6 @@ class Results:
     loop: float = 0.0
     read: float = 0.0
     write: float = 0.0
-    write_synced: float = 0.0
     raw: float = 0.0
     rss_n: float = 0.0
     rss_2n: float = 0.0
@@ -393,7 +376,7 @@ def measure_speed(res: Results, files: Sequence[Path], settings: Settings) -> st
 def measure_disk(res: Results, state: stats.State, tmp: Path) -> None:
     """Figure 3."""
     print("state write against the disk", flush=True)
-    res.write, res.write_synced = state_write_seconds(state, tmp)
+    res.write = state_write_seconds(state, tmp)
     res.raw = raw_write_seconds(state, tmp)
 
 
@@ -451,8 +434,6 @@ def table(res: Results, exact_frames: int) -> list[Row]:
             res.rss_2n * 2**20 / STATE_BYTES, "info", None),
         Row("3  StateStore.write vs tofile+fsync", f"{res.write:.2f} s", f"{res.raw:.2f} s", res.write / res.raw,
             f"<= {MAX_WRITE_VS_DISK}", res.write <= MAX_WRITE_VS_DISK * res.raw),
-        Row("   StateStore.write + fsync its files", f"{res.write_synced:.2f} s", f"{res.raw:.2f} s",
-            res.write_synced / res.raw, "info", None),
         Row(f"4  commit share, this run ({res.commits} commit)", f"{commit:.2f} s", f"{res.ingest:.2f} s",
             commit / res.ingest, "info", None),
         Row(f"   commit share, commit every {res.commit_seconds:g} s", f"{res.write:.2f} s",
