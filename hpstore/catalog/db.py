@@ -79,7 +79,7 @@ class Catalog:
             else:
                 self.upgrade()
         except SQLAlchemyError as err:
-            raise CatalogError(f"cannot open catalog {url}: {err.__class__.__name__}: {err.args[0]}") from err
+            raise CatalogError(f"cannot open catalog {self.url}: {err.__class__.__name__}: {err.args[0]}") from err
 
     def __enter__(self) -> Catalog:
         return self
