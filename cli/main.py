@@ -13,7 +13,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 
 from hpstore import query as q
-from hpstore.analysis import MIN_SCORE
+from hpstore.analysis import KINDS, MIN_SCORE
 from hpstore.check import check as run_check
 from hpstore.demo import run_demo
 from hpstore.errors import BadArgument, HpstoreError, Interrupted
@@ -147,6 +147,7 @@ def query(
     source: Annotated[str | None, typer.Option(help="raw (CFA mosaic) or rgb (developed images).")] = None,
     top: Annotated[int, typer.Option(min=1, help="How many pixels to list.")] = 20,
     min_score: Annotated[float, typer.Option(help="Only pixels scoring at least this (robust z).")] = MIN_SCORE,
+    kind: Annotated[str | None, typer.Option(help=f"Only this class: {', '.join(KINDS)}.")] = None,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
 ) -> None:
     """Rank suspicious pixels, best first, one entry per defect.
@@ -155,8 +156,33 @@ def query(
     z-scores), so hot pixels that grow with exposure rank high and dark or static scene areas do not.
     Coordinates are (row, col) of the stored array, EXIF orientation not applied.
     """
-    rows = call(ctx, q.query, ctx.obj.settings(), camera=camera, source=source, top=top, min_score=min_score)
+    rows = call(
+        ctx, q.query, ctx.obj.settings(), camera=camera, source=source, top=top, min_score=min_score, kind=kind
+    )
     print_rows(rows, QUERY_COLUMNS, fmt)
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    camera: Annotated[str, typer.Option(help="Camera id, serial, or text of its make/model.", show_default=False)],
+    pixel: Annotated[str, typer.Option(help="ROW,COL of the stored array.", show_default=False)],
+    source: Annotated[str | None, typer.Option(help="raw or rgb (default: both).")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
+) -> None:
+    """Explain one pixel: its statistics next to its neighbourhood's, per source and channel, and why it
+    got its class."""
+    rows = call(ctx, q.show, ctx.obj.settings(), camera=camera, pixel=pixel, source=source)
+    if fmt is not Format.table:
+        print_rows(rows, ["camera", "source", "row", "col", "channel", "kind", "score", "n", "mean", "std"], fmt)
+        return
+    for r in rows:
+        verdict = r["kind"] if r["likely_defect"] else "normal"
+        print(
+            f"{r['camera']} {r['source']} {r['geometry']} pixel {r['row']},{r['col']} {r['channel']}: "
+            f"{verdict} (score {r['score']:.1f})"
+        )
+        print(f"  {r['why']}")
 
 
 @app.command()

@@ -15,6 +15,7 @@ static scene area moves its neighbours too and scores nothing, unlike the 2011 s
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -174,8 +175,63 @@ def channel_names(source: str, pattern: str | None, channels: int) -> str | None
     return "L" if channels == 1 else "RGB"[:channels]
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """Per-sample evidence maps ``(row, col, channel)``: values, neighbourhood medians, z-scores, score."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    z_mean: np.ndarray
+    z_std: np.ndarray
+    nb_mean: np.ndarray
+    nb_std: np.ndarray
+    score: np.ndarray
+
+
+def geometry(source: str, pattern: str | None) -> tuple[int, int]:
+    """(CFA period, neighbour distance): same-colour neighbours on RAW, outside the smear on RGB."""
+    period = round(len(pattern) ** 0.5) if source == "raw" and pattern else 1
+    return period, (period if source == "raw" else 2)
+
+
+def evidence(mean: np.ndarray, var: np.ndarray, *, source: str, pattern: str | None, levels: Levels) -> Evidence:
+    """Compare every sample's mean and spread with its same-colour neighbourhood."""
+    std = np.sqrt(var)
+    period, d = geometry(source, pattern)
+    # Scales never fall below what quantisation of the stored values allows.
+    q = levels.span * 1e-4 if source == "raw" else 0.05
+    z_m, z_s, med_m, med_s = (np.empty_like(mean) for _ in range(4))
+    for c in range(mean.shape[2]):
+        z_m[..., c], med_m[..., c] = _zmap(mean[..., c], d, period, q)
+        z_s[..., c], med_s[..., c] = _zmap(std[..., c], d, period, q)
+    # A spread that differs only statistically, not materially, is no defect: JPEG blocks give the spread
+    # z-scores heavy tails. Spread evidence counts from 1/2 or 5/4 of the neighbours' spread on.
+    ratio = std / np.maximum(med_s, q)
+    weak = ((z_s < 0) & (ratio > LOW_SPREAD)) | ((z_s > 0) & (ratio < HIGH_SPREAD))
+    score = np.maximum(np.abs(z_m), np.where(weak, 0.0, np.abs(z_s)))
+    return Evidence(mean, std, z_m, z_s, med_m, med_s, score)
+
+
+def _candidate(
+    ev: Evidence, r: int, col: int, c: int, n: int, *, source: str, pattern: str | None, levels: Levels
+) -> Candidate:
+    period, _ = geometry(source, pattern)
+    names = channel_names(source, pattern, ev.mean.shape[2])
+    letter = pattern[(r % period) * period + col % period] if names is None and pattern else (names or "?")[c]
+    values = tuple(float(a[r, col, c]) for a in (ev.mean, ev.std, ev.z_mean, ev.z_std, ev.nb_mean, ev.nb_std))
+    kind = classify(*values, levels=levels, source=source)
+    return Candidate(r, col, letter, kind, float(ev.score[r, col, c]), n, *values)
+
+
 def rank(
-    state: State, *, source: str, pattern: str | None, levels: Levels, top: int = 20, min_score: float = MIN_SCORE
+    state: State,
+    *,
+    source: str,
+    pattern: str | None,
+    levels: Levels,
+    top: int = 20,
+    min_score: float = MIN_SCORE,
+    kinds: Collection[str] | None = None,
 ) -> list[Candidate]:
     """The ``top`` most suspicious pixels of a group state, best first, one entry per defect.
 
@@ -187,39 +243,24 @@ def rank(
         ``"raw"`` (CFA mosaic, one channel; ``pattern`` gives the colours) or ``"rgb"`` (developed image).
     levels
         Black and white level, for telling stuck from dead.
+    kinds
+        Only defects of these classes (the others still suppress their own smear).
     """
     if state.n < 2:
         return []
-    mean, var = finalize(state)
-    std = np.sqrt(var)
-    period = round(len(pattern) ** 0.5) if source == "raw" and pattern else 1
-    d = period if source == "raw" else 2
-    # Scales never fall below what quantisation of the stored values allows.
-    q = levels.span * 1e-4 if source == "raw" else 0.05
-    z_m = np.empty_like(mean)
-    z_s = np.empty_like(mean)
-    med_m = np.empty_like(mean)
-    med_s = np.empty_like(mean)
-    for c in range(mean.shape[2]):
-        z_m[..., c], med_m[..., c] = _zmap(mean[..., c], d, period, q)
-        z_s[..., c], med_s[..., c] = _zmap(std[..., c], d, period, q)
-    # A spread that differs only statistically, not materially, is no defect: JPEG blocks give the spread
-    # z-scores heavy tails. Spread evidence counts from 1/2 or 5/4 of the neighbours' spread on.
-    ratio = std / np.maximum(med_s, q)
-    weak = ((z_s < 0) & (ratio > LOW_SPREAD)) | ((z_s > 0) & (ratio < HIGH_SPREAD))
-    score = np.maximum(np.abs(z_m), np.where(weak, 0.0, np.abs(z_s)))
-    best_c = np.argmax(score, axis=2)
-    flat = np.take_along_axis(score, best_c[..., None], axis=2)[..., 0].reshape(-1)
+    ev = evidence(*finalize(state), source=source, pattern=pattern, levels=levels)
+    best_c = np.argmax(ev.score, axis=2)
+    flat = np.take_along_axis(ev.score, best_c[..., None], axis=2)[..., 0].reshape(-1)
     above = np.flatnonzero(flat >= min_score)
-    if above.size > max(50 * top, 2000):
-        above = above[np.argpartition(flat[above], -max(50 * top, 2000))[-max(50 * top, 2000) :]]
+    keep = max(50 * top, 2000)
+    if above.size > keep:
+        above = above[np.argpartition(flat[above], -keep)[-keep:]]
     order = above[np.argsort(-flat[above], kind="stable")]
     # JPEG and demosaicing smear a defect over its neighbours (always suppressed within ``radius``) and
     # ring up to a block away (suppressed within ``RING`` only when far weaker than the defect itself,
     # so two real defects side by side both stay).
     radius = 0 if source == "raw" else 2
-    names = channel_names(source, pattern, mean.shape[2])
-    width = mean.shape[1]
+    width = ev.mean.shape[1]
     picked: list[Candidate] = []
     taken: list[tuple[int, int, float]] = []
     for idx in order:
@@ -230,31 +271,46 @@ def rank(
             for reach in (max(abs(r - tr), abs(col - tc)),)
         ):
             continue  # the smear or ringing of a defect already reported
-        c = int(best_c[r, col])
-        letter = pattern[(r % period) * period + col % period] if names is None and pattern else (names or "?")[c]
-        values = (
-            mean[r, col, c],
-            std[r, col, c],
-            z_m[r, col, c],
-            z_s[r, col, c],
-            med_m[r, col, c],
-            med_s[r, col, c],
-        )
-        picked.append(
-            Candidate(
-                r,
-                col,
-                letter,
-                classify(*values, levels=levels, source=source),
-                float(flat[idx]),
-                state.n,
-                *(float(v) for v in values),
-            )
-        )
-        taken.append((r, col, float(flat[idx])))
-        if len(picked) >= top:
-            break
+        cand = _candidate(ev, r, col, int(best_c[r, col]), state.n, source=source, pattern=pattern, levels=levels)
+        taken.append((r, col, cand.score))
+        if kinds is None or cand.kind in kinds:
+            picked.append(cand)
+            if len(picked) >= top:
+                break
     return picked
+
+
+def explain(
+    ev: Evidence, r: int, col: int, n: int, *, source: str, pattern: str | None, levels: Levels
+) -> list[dict[str, object]]:
+    """One pixel's statistics next to its neighbourhood's, per channel, with its class and why."""
+    out = []
+    for c in range(ev.mean.shape[2]):
+        cand = _candidate(ev, r, col, c, n, source=source, pattern=pattern, levels=levels)
+        out.append({**cand.as_dict(), "likely_defect": cand.score >= MIN_SCORE, "why": reason(cand)})
+    return out
+
+
+def reason(c: Candidate) -> str:
+    """A sentence a user can read: how the pixel compares with its neighbours, and what that means."""
+    spread = c.std / c.neighbour_std if c.neighbour_std > 0 else float("inf")
+    facts = (
+        f"mean {c.mean:.4g} vs {c.neighbour_mean:.4g} around it (z {c.z_mean:+.1f}), "
+        f"spread {c.std:.4g} vs {c.neighbour_std:.4g} (x{spread:.2f}, z {c.z_std:+.1f}) over {c.n} photos"
+    )
+    if c.score < MIN_SCORE:
+        return f"{facts}: within what its neighbourhood shows (score {c.score:.1f} < {MIN_SCORE:g})"
+    meaning = {
+        "hot": "brighter than its neighbours, and varying more: dark signal that grows with exposure"
+        if c.z_std > 0
+        else "brighter than its neighbours (a developed image's clipping hides how it grows with exposure)",
+        "stuck": "bright and nearly frozen while its neighbours vary",
+        "dead": "dark and nearly frozen while its neighbours vary",
+        "partial": "a fixed offset above its neighbours, varying like them",
+        "dim": "darker than its neighbours but still following the scene",
+        "noisy": "varies far more than its neighbours at a normal level",
+    }[c.kind]
+    return f"{facts}: {meaning}"
 
 
 def classify(

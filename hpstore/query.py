@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from .analysis import MIN_SCORE, Levels, rank
+from .analysis import KINDS, MIN_SCORE, TILE, Levels, evidence, explain, geometry, rank
 from .catalog import INGESTED, STATUSES, Camera, File, Group
 from .errors import BadArgument, CameraNotFound, StateError
 from .settings import Settings
@@ -65,10 +65,13 @@ def query(
     source: str | None = None,
     top: int = 20,
     min_score: float = MIN_SCORE,
+    kind: str | None = None,
 ) -> list[dict[str, Any]]:
     """The ``top`` most suspicious pixels over the selected cameras and sources, best first."""
     if source is not None and source not in SOURCES:
         raise BadArgument(f"--source must be one of {', '.join(SOURCES)}, not {source!r}")
+    if kind is not None and kind not in KINDS:
+        raise BadArgument(f"--kind must be one of {', '.join(KINDS)}, not {kind!r}")
     if top < 1:
         raise BadArgument("--top must be at least 1")
     with Store(settings, create=False) as store:
@@ -86,6 +89,7 @@ def query(
                 levels=levels_of(group),
                 top=top,
                 min_score=min_score,
+                kinds=None if kind is None else {kind},
             ):
                 results.append(
                     {
@@ -162,3 +166,67 @@ def files(settings: Settings, *, status: str | None = None, camera: str | None =
         }
         for f in rows
     ]
+
+
+def parse_pixel(text: str) -> tuple[int, int]:
+    """``"ROW,COL"`` -> (row, col)."""
+    try:
+        row, col = (int(part) for part in text.split(","))
+    except ValueError as err:
+        raise BadArgument(f"--pixel takes ROW,COL (two whole numbers), not {text!r}") from err
+    if row < 0 or col < 0:
+        raise BadArgument("--pixel coordinates start at 0")
+    return row, col
+
+
+def _window(index: int, size: int, span: int) -> slice:
+    # The pixel's tile and one tile either side, aligned with the tiles the ranking uses, so the z-scores
+    # shown are the ranking's own without reading the whole state.
+    tile = index // span
+    return slice(max(0, (tile - 1) * span), min(size, (tile + 2) * span))
+
+
+def show(settings: Settings, *, camera: str, pixel: str, source: str | None = None) -> list[dict[str, Any]]:
+    """Explain one pixel of one camera: per source and channel, its statistics next to its neighbourhood's,
+    its class and why."""
+    row, col = parse_pixel(pixel)
+    with Store(settings, create=False) as store:
+        found = select_cameras(store.catalog.cameras(), camera)
+        if len(found) > 1:
+            names = ", ".join(camera_label(c) for c in found)
+            raise BadArgument(f"--camera {camera!r} matches {len(found)} cameras ({names}): give a serial or id")
+        cam = found[0]
+        out: list[dict[str, Any]] = []
+        for group in store.catalog.groups([cam.id]):
+            if group.n < 2 or (source and group.source != source) or row >= group.height or col >= group.width:
+                continue
+            period, _ = geometry(group.source, group.pattern)
+            rows, cols = _window(row, group.height, TILE * period), _window(col, group.width, TILE * period)
+            state = store.state.read_window(group.id, group.generation, group.n, rows, cols)
+            levels = levels_of(group)
+            ev = evidence(
+                state.mean, state.m2 / state.n, source=group.source, pattern=group.pattern, levels=levels
+            )
+            for entry in explain(
+                ev,
+                row - rows.start,
+                col - cols.start,
+                group.n,
+                source=group.source,
+                pattern=group.pattern,
+                levels=levels,
+            ):
+                entry.update(row=row, col=col)
+                out.append(
+                    {
+                        "camera": camera_label(cam),
+                        "source": group.source,
+                        "geometry": f"{group.width}x{group.height}",
+                        **entry,
+                    }
+                )
+        if not out:
+            raise BadArgument(
+                f"camera {camera_label(cam)} has no state with at least 2 photos covering pixel {row},{col}"
+            )
+    return out

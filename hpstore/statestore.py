@@ -86,6 +86,15 @@ class StateStore:
             raise StateError(f"state {name} holds {stored_n} frames but the catalog says {n}")
         return State(n, np.asarray(arrays["mean"]), np.asarray(arrays["m2"]))
 
+    def read_window(self, group_id: int, generation: int, n: int, rows: slice, cols: slice) -> State:
+        """The committed state of a window (reads only the chunks it touches)."""
+        name = self._name(group_id, generation)
+        try:
+            arrays = {f: zarr.open_array(str(self.path / name / f), mode="r")[rows, cols] for f in FIELDS}
+        except (OSError, KeyError, ValueError) as err:
+            raise StateError(f"state {name} is missing or unreadable: {err}") from err
+        return State(n, np.asarray(arrays["mean"]), np.asarray(arrays["m2"]))
+
     def generations(self, group_id: int) -> list[int]:
         folder = self.path / f"g{group_id}"
         if not folder.is_dir():

@@ -43,6 +43,11 @@ def test_ingest_query_cameras_files(archive: Archive, tmp_path: Path) -> None:
     table = _run("--store", store, "cameras").stdout
     assert "TEST0001" in table and "first_capture" in table
 
+    shown = _run("--store", store, "show", "--camera", "TEST0001", "--pixel", "10,10")
+    assert (
+        shown.exit_code == 0 and "TEST0001 raw 300x200 pixel 10,10" in shown.stdout and "around it" in shown.stdout
+    )
+
     files = json.loads(_run("--store", store, "files", "--format", "json").stdout)
     assert len(files) == 60 and {"path", "status", "reason", "camera", "source"} <= files[0].keys()
 

@@ -12,7 +12,7 @@ from hpstore.analysis import Levels, rank
 from hpstore.demo import found
 from hpstore.errors import BadArgument, CameraNotFound
 from hpstore.ingest import ingest
-from hpstore.query import query
+from hpstore.query import query, show
 from hpstore.settings import Settings
 from hpstore.simulator import Archive
 
@@ -98,3 +98,27 @@ def test_corner_of_a_bright_area_is_not_a_defect() -> None:
     frames[:, 20:, 20:] += 4000  # a static bright rectangle: its corner is not an outlier
     state = _state(frames.astype(np.uint16)[..., None])
     assert rank(state, source="raw", pattern="RGGB", levels=Levels(512, 16383), top=5) == []
+
+
+def test_kind_filter_lists_only_that_class(archive: Archive, ingested: Settings) -> None:
+    rows = query(ingested, source="raw", kind="dead", top=20)
+    assert rows and {r["kind"] for r in rows} == {"dead"}
+    planted = {(d.row, d.col) for d in archive.defects if d.kind == "dead"}
+    assert planted <= {(r["row"], r["col"]) for r in rows}
+    with pytest.raises(BadArgument, match="--kind"):
+        query(ingested, kind="purple")
+
+
+def test_show_explains_a_defect_with_the_rankings_own_numbers(archive: Archive, ingested: Settings) -> None:
+    hot = next(d for d in archive.defects if d.kind == "hot")
+    ranked = next(r for r in query(ingested, source="raw", top=20) if (r["row"], r["col"]) == (hot.row, hot.col))
+    (raw,) = show(ingested, camera="TEST0001", pixel=f"{hot.row},{hot.col}", source="raw")
+    assert raw["kind"] == "hot" and raw["likely_defect"] and "grows with exposure" in raw["why"]
+    for key in ("score", "mean", "std", "z_mean", "z_std"):
+        assert raw[key] == pytest.approx(ranked[key], rel=1e-9)
+    rgb = show(ingested, camera="TEST0001", pixel=f"{hot.row},{hot.col}", source="rgb")
+    assert [r["channel"] for r in rgb] == ["R", "G", "B"]
+    normal = show(ingested, camera="TEST0001", pixel="100,150", source="raw")[0]
+    assert not normal["likely_defect"] and "within what its neighbourhood shows" in normal["why"]
+    with pytest.raises(BadArgument, match="ROW,COL"):
+        show(ingested, camera="TEST0001", pixel="12")
