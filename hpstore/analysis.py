@@ -22,6 +22,7 @@ from typing import Any
 import numba
 import numpy as np
 
+from .lines import Line, find_lines
 from .stats import State, finalize
 
 TILE = 32  # samples of one colour per tile side for the local scale
@@ -29,7 +30,7 @@ MIN_SCORE = 6.0  # default threshold of a likely defect
 LOW_SPREAD, HIGH_SPREAD = 0.5, 1.25  # spread ratios to the neighbours' that count as evidence
 RING = 7  # pixels: how far JPEG ringing reaches (within its 8x8 block)
 SMEAR_RATIO = 0.3  # ringing scores below this share of its defect's score
-KINDS = ("hot", "stuck", "dead", "partial", "dim", "noisy")
+KINDS = ("hot", "stuck", "dead", "partial", "dim", "noisy", "bad_column", "bad_row")
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,10 @@ class Levels:
 
 @dataclass(frozen=True)
 class Candidate:
-    row: int
-    col: int
+    """One reported defect. A bad line has ``row`` (kind ``bad_row``) or ``col`` (``bad_column``) None."""
+
+    row: int | None
+    col: int | None
     channel: str
     kind: str
     score: float
@@ -249,9 +252,25 @@ def rank(
     if state.n < 2:
         return []
     ev = evidence(*finalize(state), source=source, pattern=pattern, levels=levels)
+    radius = 0 if source == "raw" else 2
+    period, d = geometry(source, pattern)
+    floor = levels.span * 1e-4 if source == "raw" else 0.05
+    bad = find_lines(ev.mean, period=period, d=d, floor=floor, radius=radius)
+    picked: list[Candidate] = [
+        _line_candidate(ev, line, state.n, source=source, pattern=pattern)
+        for line in bad
+        if kinds is None or f"bad_{line.axis}" in kinds
+    ][:top]
+    on_line = np.zeros(ev.mean.shape[:2], bool)  # pixels of a bad line are reported with their line
+    for line in bad:
+        lo, hi = max(0, line.index - radius), line.index + radius + 1
+        if line.axis == "column":
+            on_line[:, lo:hi] = True
+        else:
+            on_line[lo:hi, :] = True
     best_c = np.argmax(ev.score, axis=2)
     flat = np.take_along_axis(ev.score, best_c[..., None], axis=2)[..., 0].reshape(-1)
-    above = np.flatnonzero(flat >= min_score)
+    above = np.flatnonzero((flat >= min_score) & ~on_line.reshape(-1))
     keep = max(50 * top, 2000)
     if above.size > keep:
         above = above[np.argpartition(flat[above], -keep)[-keep:]]
@@ -259,9 +278,7 @@ def rank(
     # JPEG and demosaicing smear a defect over its neighbours (always suppressed within ``radius``) and
     # ring up to a block away (suppressed within ``RING`` only when far weaker than the defect itself,
     # so two real defects side by side both stay).
-    radius = 0 if source == "raw" else 2
     width = ev.mean.shape[1]
-    picked: list[Candidate] = []
     taken: list[tuple[int, int, float]] = []
     for idx in order:
         r, col = divmod(int(idx), width)
@@ -278,6 +295,29 @@ def rank(
             if len(picked) >= top:
                 break
     return picked
+
+
+def _line_candidate(ev: Evidence, line: Line, n: int, *, source: str, pattern: str | None) -> Candidate:
+    """A bad line as one entry: its mean and spread along the line, the neighbouring lines' level."""
+    names = channel_names(source, pattern, ev.mean.shape[2])
+    column = line.axis == "column"
+    along = ev.mean[:, line.index, line.channel] if column else ev.mean[line.index, :, line.channel]
+    spread = ev.std[:, line.index, line.channel] if column else ev.std[line.index, :, line.channel]
+    mean, std = float(np.mean(along)), float(np.mean(spread))
+    return Candidate(
+        None if column else line.index,
+        line.index if column else None,
+        names[line.channel] if names else "*",
+        f"bad_{line.axis}",
+        line.score,
+        n,
+        mean,
+        std,
+        line.score if line.offset > 0 else -line.score,
+        0.0,
+        mean - line.offset,
+        std,
+    )
 
 
 def explain(
@@ -309,6 +349,8 @@ def reason(c: Candidate) -> str:
         "partial": "a fixed offset above its neighbours, varying like them",
         "dim": "darker than its neighbours but still following the scene",
         "noisy": "varies far more than its neighbours at a normal level",
+        "bad_column": "its whole column is offset from the neighbouring columns",
+        "bad_row": "its whole row is offset from the neighbouring rows",
     }[c.kind]
     return f"{facts}: {meaning}"
 

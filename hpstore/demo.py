@@ -30,7 +30,7 @@ class DemoResult:
 def found(defects: tuple[Defect, ...], rows: list[dict[str, Any]], source: str) -> set[Defect]:
     """Planted defects that appear in ``rows`` of ``source`` (exact on RAW, within 2 px on developed images)."""
     radius = 0 if source == "raw" else RGB_RADIUS
-    hits = [(r["row"], r["col"]) for r in rows if r["source"] == source]
+    hits = [(r["row"], r["col"]) for r in rows if r["source"] == source and None not in (r["row"], r["col"])]
     return {d for d in defects if any(abs(d.row - r) <= radius and abs(d.col - c) <= radius for r, c in hits)}
 
 

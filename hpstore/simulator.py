@@ -38,7 +38,7 @@ __all__ = [
 
 ISO_SPEEDS = (100, 200, 400, 800, 1600, 3200, 6400)
 FORMATS = ("dng", "jpg", "tif", "png")
-DEFECT_KINDS = ("hot", "warm", "stuck", "dead", "partial")
+DEFECT_KINDS = ("hot", "warm", "stuck", "dead", "partial", "column", "row")
 WHITE_BALANCE = (2.0, 1.0, 1.5)  # R, G, B gains applied by develop()
 _STRENGTHS = {"hot": (50.0, 400.0), "warm": (5.0, 40.0), "partial": (200.0, 800.0)}  # log-uniform ranges
 _BAYER = ("RGGB", "BGGR", "GRBG", "GBRG")
@@ -52,6 +52,8 @@ class Defect:
 
     ``strength``: dark current in DN/s at ISO 100 for "hot"/"warm", a fixed raw DN offset for
     "partial", ignored for "stuck" (reads white level) and "dead" (reads at or just below black).
+    "column" / "row": the whole column ``col`` / row ``row`` reads ``strength`` DN off (the other
+    coordinate is ignored), as a faulty readout line does.
     """
 
     row: int
@@ -212,6 +214,10 @@ def render_mosaic(
     for d in active:
         if d.kind == "partial":
             mosaic[d.row, d.col] += d.strength
+        elif d.kind == "column":
+            mosaic[:, d.col] += d.strength
+        elif d.kind == "row":
+            mosaic[d.row, :] += d.strength
     raw = np.clip(mosaic, 0, camera.white_level).astype(np.uint16)
     for d in active:
         if d.kind == "stuck":

@@ -122,3 +122,24 @@ def test_show_explains_a_defect_with_the_rankings_own_numbers(archive: Archive, 
     assert not normal["likely_defect"] and "within what its neighbourhood shows" in normal["why"]
     with pytest.raises(BadArgument, match="ROW,COL"):
         show(ingested, camera="TEST0001", pixel="12")
+
+
+def test_bad_column_and_row_are_reported_once_as_lines(tmp_path: Path) -> None:
+    from hpstore.simulator import CameraSpec, Defect, write_archive
+
+    camera = CameraSpec(make="Simcam", model="L1", serial="LINE0001", height=160, width=240)
+    defects = [Defect(0, 151, "column", 250.0), Defect(90, 0, "row", -200.0), Defect(40, 40, "stuck")]
+    write_archive(tmp_path / "photos", camera, defects, shots=25, formats=("dng", "jpg"), seed=11)
+    settings = make_settings(tmp_path / "store")
+    ingest([str(tmp_path / "photos")], settings)
+    raw = query(settings, source="raw", top=10)
+    lines = [(r["kind"], r["row"], r["col"]) for r in raw if r["kind"].startswith("bad_")]
+    assert sorted(lines) == [("bad_column", None, 151), ("bad_row", 90, None)]
+    assert not any(r["col"] == 151 or r["row"] == 90 for r in raw if not r["kind"].startswith("bad_"))
+    assert (40, 40) in {(r["row"], r["col"]) for r in raw}
+    rgb = query(settings, source="rgb", top=10)
+    rgb_lines = [r for r in rgb if r["kind"].startswith("bad_")]
+    assert len(rgb_lines) == 2
+    column = next(r for r in rgb_lines if r["kind"] == "bad_column")
+    assert abs(column["col"] - 151) <= 1
+    assert query(settings, source="raw", kind="bad_column") == [r for r in raw if r["kind"] == "bad_column"]

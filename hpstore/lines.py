@@ -1,0 +1,75 @@
+"""Bad columns and rows: a whole readout line offset from its neighbours, reported once as a line.
+
+A faulty column amplifier adds the same offset to every photosite of a column. Per row, the column's mean
+is compared with the same-colour columns ``d`` to either side (the smaller step, when both go the same
+way); the median of that residual over the rows (per CFA row phase, then averaged) is the column's offset,
+robust to scene edges, which differ from one side only or span only part of the frame. Offsets are scored
+against the spread of the plain (two-sided mean) offsets of all columns of the same colour.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+LINE_SCORE = 8.0  # robust z of a line offset that counts as a bad line
+
+
+@dataclass(frozen=True)
+class Line:
+    axis: str  # "column" or "row"
+    index: int
+    channel: int
+    offset: float  # mean offset from the neighbouring lines, in stored units
+    score: float
+
+
+def _offsets(mean: np.ndarray, period: int, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """(offset, plain offset) of every column of a 2-D mean map from its same-colour neighbour columns."""
+    w = mean.shape[1]
+    left = np.concatenate([mean[:, d : 2 * d], mean[:, : w - d]], axis=1)  # at the border: the inner side
+    right = np.concatenate([mean[:, d:], mean[:, w - 2 * d : w - d]], axis=1)
+    # The smaller step to either side, when both go the same way: a bad line stands out from both of its
+    # neighbours, while a scene edge along the line differs from one side only, and a line next to a bad
+    # one differs from that side only.
+    to_left, to_right = mean - left, mean - right
+    step = np.where(to_left * to_right > 0, np.sign(to_left) * np.minimum(np.abs(to_left), np.abs(to_right)), 0.0)
+    plain = 0.5 * (to_left + to_right)
+
+    def per_column(res: np.ndarray) -> np.ndarray:
+        return np.mean([np.median(res[phase::period], axis=0) for phase in range(period)], axis=0)
+
+    return per_column(step), per_column(plain)
+
+
+def find_lines(mean: np.ndarray, *, period: int, d: int, floor: float, radius: int) -> list[Line]:
+    """Bad columns and rows of a ``(row, col, channel)`` mean map, strongest first, one per line.
+
+    With ``radius`` (developed images) the ``d`` outermost lines are left out: demosaicing offsets them.
+    """
+    found: list[Line] = []
+    for axis, plane in (("column", mean), ("row", mean.transpose(1, 0, 2))):
+        if plane.shape[1] < 4 * d:
+            continue
+        best: dict[int, Line] = {}
+        for c in range(plane.shape[2]):
+            off, plain = _offsets(plane[..., c], period, d)
+            for phase in range(period):
+                lane = plain[phase::period]
+                scale = max(1.4826 * float(np.median(np.abs(lane - np.median(lane)))), floor)
+                z = off[phase::period] / scale
+                for k in np.flatnonzero(np.abs(z) >= LINE_SCORE):
+                    index = phase + int(k) * period
+                    if radius and not d <= index < plane.shape[1] - d:
+                        continue
+                    line = Line(axis, index, c, float(off[index]), float(abs(z[k])))
+                    if index not in best or line.score > best[index].score:
+                        best[index] = line
+        # Developed images smear a bad line over its neighbours: keep the strongest of a cluster.
+        kept: list[Line] = []
+        for line in sorted(best.values(), key=lambda item: -item.score):
+            if all(abs(line.index - other.index) > max(radius, d) for other in kept):
+                kept.append(line)
+        found += kept
+    return sorted(found, key=lambda item: -item.score)
