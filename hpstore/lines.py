@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 LINE_SCORE = 8.0  # robust z of a line offset that counts as a bad line
+MAX_ROWS = 1024  # rows per colour phase that a line's median looks at
 
 
 @dataclass(frozen=True)
@@ -27,20 +28,23 @@ class Line:
 
 def _offsets(mean: np.ndarray, period: int, d: int) -> tuple[np.ndarray, np.ndarray]:
     """(offset, plain offset) of every column of a 2-D mean map from its same-colour neighbour columns."""
-    w = mean.shape[1]
-    left = np.concatenate([mean[:, d : 2 * d], mean[:, : w - d]], axis=1)  # at the border: the inner side
-    right = np.concatenate([mean[:, d:], mean[:, w - 2 * d : w - d]], axis=1)
-    # The smaller step to either side, when both go the same way: a bad line stands out from both of its
-    # neighbours, while a scene edge along the line differs from one side only, and a line next to a bad
-    # one differs from that side only.
-    to_left, to_right = mean - left, mean - right
-    step = np.where(to_left * to_right > 0, np.sign(to_left) * np.minimum(np.abs(to_left), np.abs(to_right)), 0.0)
-    plain = 0.5 * (to_left + to_right)
-
-    def per_column(res: np.ndarray) -> np.ndarray:
-        return np.mean([np.median(res[phase::period], axis=0) for phase in range(period)], axis=0)
-
-    return per_column(step), per_column(plain)
+    # A median over at most ~1000 rows per colour phase is as robust, and far cheaper on 24 MP.
+    stride = period * max(1, mean.shape[0] // (period * MAX_ROWS))
+    steps, plains = [], []
+    for phase in range(period):
+        rows = np.ascontiguousarray(mean[phase::stride])
+        w = rows.shape[1]
+        left = np.concatenate([rows[:, d : 2 * d], rows[:, : w - d]], axis=1)  # at the border: the inner side
+        right = np.concatenate([rows[:, d:], rows[:, w - 2 * d : w - d]], axis=1)
+        # The smaller step to either side, when both go the same way: a bad line stands out from both of
+        # its neighbours, while a scene edge along the line differs from one side only, and a line next to
+        # a bad one differs from that side only.
+        to_left, to_right = rows - left, rows - right
+        same_way = to_left * to_right > 0
+        step = np.where(same_way, np.sign(to_left) * np.minimum(np.abs(to_left), np.abs(to_right)), 0.0)
+        steps.append(np.median(step, axis=0))
+        plains.append(np.median(0.5 * (to_left + to_right), axis=0))
+    return np.mean(steps, axis=0), np.mean(plains, axis=0)
 
 
 def find_lines(mean: np.ndarray, *, period: int, d: int, floor: float, radius: int) -> list[Line]:
