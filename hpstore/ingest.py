@@ -26,7 +26,7 @@ from . import stats
 from .catalog import DUPLICATE, FAILED, INGESTED, SKIPPED, Group
 from .decode import PhotoInfo, decode_into, probe
 from .discover import discover, path_key
-from .errors import DecodeError, Interrupted, UnsupportedFormat
+from .errors import CatalogError, DecodeError, Interrupted, UnsupportedFormat
 from .faults import checkpoint
 from .lock import StoreLock
 from .settings import Settings
@@ -321,7 +321,11 @@ class _Ingest:
         old, new = group.generation, group.generation + 1
         self.store.state.write(group.id, new, state)
         checkpoint("state-written")
-        self.store.catalog.commit_group(group.id, state.n, new, pending)
+        try:
+            self.store.catalog.commit_group(group.id, state.n, new, pending)
+        except CatalogError:
+            self.store.state.drop(group.id, new)  # the catalog still points at ``old``: free the space
+            raise
         checkpoint("catalog-committed")
         group.generation, group.n = new, state.n
         if old:

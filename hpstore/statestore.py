@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ from .stats import State
 CHUNK = 512  # rows and cols per chunk; 512 x 512 x 3 float64 = 6 MiB uncompressed, written in parallel
 _COMPRESSOR = BloscCodec(cname="lz4", clevel=1, shuffle="shuffle")
 FIELDS = ("mean", "m2")
+_WRITERS = 4  # threads compressing and writing chunks
 
 
 def _chunks(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -65,7 +67,7 @@ class StateStore:
                     overwrite=True,
                     config={"write_empty_chunks": True},  # write every chunk; no per-chunk all-zero scan
                 )
-                array[...] = data
+                _write_chunks(array, data)
                 checkpoint("state-array")
             node.attrs["n"] = state.n
             _fsync_tree(self.path / self._name(group_id, generation))
@@ -110,6 +112,29 @@ class StateStore:
     def drop(self, group_id: int, generation: int) -> None:
         """Delete one generation (garbage once the catalog points elsewhere)."""
         shutil.rmtree(self.path / self._name(group_id, generation), ignore_errors=True)
+
+
+def _write_chunks(array: zarr.Array, data: np.ndarray) -> None:
+    """Write ``data`` chunk by chunk from a few threads, and return only when every write has ended.
+
+    One ``array[...] = data`` would fan out into concurrent chunk writes on zarr's event loop; when one
+    fails (a full disk), the others carry on after the exception and would recreate files in a generation
+    being deleted. Here each call writes one whole chunk, and all calls are waited for.
+    """
+    rows, cols = array.chunks[:2]
+    regions = [
+        (slice(r, r + rows), slice(c, c + cols))
+        for r in range(0, data.shape[0], rows)
+        for c in range(0, data.shape[1], cols)
+    ]
+
+    def write(region: tuple[slice, slice]) -> None:
+        array[region] = data[region]
+
+    with ThreadPoolExecutor(max_workers=_WRITERS) as pool:
+        futures = [pool.submit(write, region) for region in regions]
+    for future in futures:
+        future.result()  # all have ended: re-raise the first error, if any
 
 
 def _fsync_tree(root: Path) -> None:

@@ -301,7 +301,9 @@ def test_full_disk_fails_clearly_keeps_the_last_state_and_resumes(
     write_archive(tmp_path / "big", big, [], shots=4, formats=("jpg",), seed=1)
     full = run_ingest(store, tmp_path / "big")
     assert full.returncode == 1, full.stderr
-    assert "No space left on device" in full.stderr and "Traceback" not in full.stderr
+    # The state write or the catalog commit meets the full disk first, depending on the file system.
+    assert "No space left on device" in full.stderr or "disk is full" in full.stderr, full.stderr
+    assert "Traceback" not in full.stderr
     assert len(full.stderr.strip().splitlines()) == 1
     assert_same(store, before)  # the last committed state is intact and readable, no leftovers
     subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
