@@ -1,9 +1,11 @@
 """Ingest: discover files, identify them, fold new photos into their group states, commit.
 
-Work flows one way. The main thread owns the catalog and the state (one writer); a thread pool reads,
-hashes and decodes files straight into a stack of frames (JPEG decoding releases the GIL), and the main
-thread folds each full stack into the group state with one exact integer pass. Two stacks alternate so the
-pool decodes the next batch while the current one is folded.
+Work flows one way. The main thread owns the catalog and the state (one writer) and coordinates; a thread
+pool reads, hashes and decodes files straight into a ring of frame slots (JPEG decoding releases the GIL).
+Every ``k`` ready frames are folded into the group state by the same pool, in pieces queued behind the
+decodes already in flight, so the cores are never oversubscribed. A commit writes the state as a new
+generation, then switches the catalog to it with the files it counts, in one transaction (see
+``statestore``); a writer lock keeps a second ingest out.
 """
 
 from __future__ import annotations
