@@ -377,9 +377,11 @@ def ingest(
     """
     started = time.monotonic()
     emit = on_event or (lambda _event: None)
+    Store.prepare(settings)
+    # The lock comes first: a second writer must not even open or migrate the catalog meanwhile.
     with (
+        StoreLock(settings.store, wait=wait, on_wait=lambda t: emit(Event("notice", t))) as lock,
         Store(settings) as store,
-        StoreLock(store.path, wait=wait, on_wait=lambda t: emit(Event("notice", t))) as lock,
     ):
         run = _Ingest(store, settings, emit)
         store.collect_garbage()  # leftovers of commits a crash interrupted; we hold the writer lock

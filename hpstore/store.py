@@ -20,15 +20,21 @@ class Store:
         if not create and not (root / "state.zarr").exists() and settings.catalog_url is None:
             raise StoreError(f"no hpstore store at {root} (run `hpstore ingest PATH` first, or pass --store)")
         if create:
-            try:
-                root.mkdir(parents=True, exist_ok=True)
-                (root / "state.zarr").mkdir(exist_ok=True)
-            except OSError as err:
-                raise StoreError(f"cannot create store {root}: {err.strerror or err}") from err
-            if not os.access(root, os.W_OK):
-                raise StoreError(f"store {root} is not writable")
+            self.prepare(settings)
         self.catalog = Catalog(settings.catalog, readonly=not create)
         self.state = StateStore(settings.state_path)
+
+    @staticmethod
+    def prepare(settings: Settings) -> None:
+        """Create the store directory (a writer takes the store's lock in it before opening the catalog)."""
+        root = settings.store
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            (root / "state.zarr").mkdir(exist_ok=True)
+        except OSError as err:
+            raise StoreError(f"cannot create store {root}: {err.strerror or err}") from err
+        if not os.access(root, os.W_OK):
+            raise StoreError(f"store {root} is not writable")
 
     @property
     def path(self) -> Path:

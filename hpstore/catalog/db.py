@@ -45,7 +45,8 @@ def _sqlite_events(engine: Engine, readonly: bool) -> None:
         cur.execute("PRAGMA busy_timeout = 30000")
         if not readonly:
             cur.execute("PRAGMA foreign_keys = ON")
-            cur.execute("PRAGMA journal_mode = WAL")
+            if cur.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                cur.execute("PRAGMA journal_mode = WAL")  # persistent; needs the database to itself once
             cur.execute("PRAGMA synchronous = NORMAL")
         cur.close()
 
