@@ -167,3 +167,38 @@ def test_catalog_records_capture_facts(archive: Archive, settings: Settings) -> 
         assert row.iso == shot.iso
         assert abs((row.exposure_time or 0) - shot.exposure_time) <= 0.01 * shot.exposure_time
         assert (row.height, row.width) == (200, 300)
+
+
+def test_png_and_16_bit_tiff_keep_their_stored_pixels(tmp_path: Path, settings: Settings) -> None:
+    import tifffile
+    from PIL import Image
+
+    camera = CameraSpec(make="Simcam", model="P1", serial="PNGTIF", height=60, width=90)
+    archive = write_archive(tmp_path / "photos", camera, [], shots=3, formats=("png", "tif"), seed=5)
+    report = ingest([str(tmp_path / "photos")], settings)
+    assert report.ingested == 6
+    with Store(settings, create=False) as store:
+        groups = {g.bits: g for g in store.catalog.groups()}
+        assert sorted(groups) == [8, 16]  # 8-bit PNG and 16-bit TIFF never share a state
+        tif = store.state.read(groups[16].id, groups[16].generation, groups[16].n)
+        png = store.state.read(groups[8].id, groups[8].generation, groups[8].n)
+    tif_frames = np.stack([tifffile.imread(s.paths["tif"]) for s in archive.shots]).astype(np.float64)
+    png_frames = np.stack([np.asarray(Image.open(s.paths["png"])) for s in archive.shots]).astype(np.float64)
+    assert tif_frames.max() > 255  # really 16-bit data
+    np.testing.assert_allclose(tif.mean, tif_frames.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(png.mean, png_frames.mean(axis=0), rtol=1e-12)
+
+
+def test_glob_patterns_and_a_pattern_that_matches_nothing(archive: Archive, settings: Settings) -> None:
+    folder = archive.shots[0].paths["jpg"].parent
+    report = ingest(
+        [f"{folder}/*_0000[0-4].jpg", f"{folder.parent}/**/T100_0001?.dng", f"{folder}/*.nef"], settings
+    )
+    assert report.ingested == 5 + 10 and report.failed == 1
+    with Store(settings, create=False) as store:
+        failed = store.catalog.files("failed")
+    assert (
+        len(failed) == 1
+        and failed[0].path.endswith("*.nef")
+        and failed[0].reason == "no file matches this pattern"
+    )
