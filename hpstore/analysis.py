@@ -214,9 +214,8 @@ def geometry(source: str, pattern: str | None) -> tuple[int, int]:
     return period, (period if source == "raw" else 2)
 
 
-def evidence(mean: np.ndarray, var: np.ndarray, *, source: str, pattern: str | None, levels: Levels) -> Evidence:
-    """Compare every sample's mean and spread with its same-colour neighbourhood."""
-    std = np.sqrt(var)
+def evidence(mean: np.ndarray, std: np.ndarray, *, source: str, pattern: str | None, levels: Levels) -> Evidence:
+    """Compare every sample's mean and standard deviation with its same-colour neighbourhood."""
     period, d = geometry(source, pattern)
     # Scales never fall below what quantisation of the stored values allows.
     q = levels.span * 1e-4 if source == "raw" else 0.05
@@ -268,7 +267,8 @@ def rank(
     """
     if state.n < 2:
         return []
-    ev = evidence(*finalize(state), source=source, pattern=pattern, levels=levels)
+    mean, var = finalize(state)
+    ev = evidence(mean, np.sqrt(var, out=var), source=source, pattern=pattern, levels=levels)
     radius = 0 if source == "raw" else 2
     period, d = geometry(source, pattern)
     floor = levels.span * 1e-4 if source == "raw" else 0.05

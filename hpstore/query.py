@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+import numpy as np
 from sqlalchemy import func, select
 
 from .analysis import KINDS, MIN_SCORE, TILE, Levels, evidence, explain, geometry, rank
@@ -205,7 +206,7 @@ def show(settings: Settings, *, camera: str, pixel: str, source: str | None = No
             state = store.state.read_window(group.id, group.generation, group.n, rows, cols)
             levels = levels_of(group)
             ev = evidence(
-                state.mean, state.m2 / state.n, source=group.source, pattern=group.pattern, levels=levels
+                state.mean, np.sqrt(state.m2 / state.n), source=group.source, pattern=group.pattern, levels=levels
             )
             for entry in explain(
                 ev,
