@@ -214,11 +214,15 @@ def geometry(source: str, pattern: str | None) -> tuple[int, int]:
     return period, (period if source == "raw" else 2)
 
 
+def scale_floor(source: str, levels: Levels) -> float:
+    """The smallest noise scale: what quantisation of the stored values allows."""
+    return levels.span * 1e-4 if source == "raw" else 0.05
+
+
 def evidence(mean: np.ndarray, std: np.ndarray, *, source: str, pattern: str | None, levels: Levels) -> Evidence:
     """Compare every sample's mean and standard deviation with its same-colour neighbourhood."""
     period, d = geometry(source, pattern)
-    # Scales never fall below what quantisation of the stored values allows.
-    q = levels.span * 1e-4 if source == "raw" else 0.05
+    q = scale_floor(source, levels)
     z_m, z_s, med_m, med_s = (np.empty(mean.shape, np.float32) for _ in range(4))
     for c in range(mean.shape[2]):
         z_m[..., c], med_m[..., c] = _zmap(mean[..., c], d, period, q)
@@ -271,8 +275,7 @@ def rank(
     ev = evidence(mean, np.sqrt(var, out=var), source=source, pattern=pattern, levels=levels)
     radius = 0 if source == "raw" else 2
     period, d = geometry(source, pattern)
-    floor = levels.span * 1e-4 if source == "raw" else 0.05
-    bad = find_lines(ev.mean, period=period, d=d, floor=floor, radius=radius)
+    bad = find_lines(ev.mean, period=period, d=d, floor=scale_floor(source, levels), radius=radius)
     picked: list[Candidate] = [
         _line_candidate(ev, line, state.n, source=source, pattern=pattern)
         for line in bad
@@ -297,7 +300,7 @@ def rank(
     # so two real defects side by side both stay).
     width = ev.mean.shape[1]
     taken: list[tuple[int, int, float]] = []
-    for idx in order:
+    for idx in order if len(picked) < top else ():
         r, col = divmod(int(idx), width)
         if radius and any(
             reach <= RING and (reach <= radius or flat[idx] < SMEAR_RATIO * ts)

@@ -255,8 +255,9 @@ class _Ingest:
     def accumulate(self, group: Group, todos: list[_Todo], pool: ThreadPoolExecutor) -> None:
         """Decode ``todos`` into a ring of frame slots and fold every ``k`` ready frames into the state.
 
-        The ring holds ``k`` frames being gathered plus two per decoder, so decoders keep working while
-        the main thread folds; memory is bounded by ``settings.batch_mb``, whatever the number of files.
+        The ring holds ``k`` frames being gathered plus two per decoder, so decoders keep working while a
+        batch is folded (by the same pool); memory is bounded by ``settings.batch_mb``, whatever the number
+        of files.
         """
         info = todos[0].info
         assert info is not None

@@ -46,12 +46,14 @@ def levels_of(group: Group) -> Levels:
     return Levels(0.0, float((1 << group.bits) - 1))
 
 
-def committed_state(store: Store, group: Group, attempts: int = 5) -> State:
-    """The group's last committed state. An ingest may commit (and drop the generation we were about to
-    read) meanwhile: then the catalog is asked again for the current generation."""
+def committed_state(
+    store: Store, group: Group, rows: slice = slice(None), cols: slice = slice(None), attempts: int = 5
+) -> State:
+    """The group's last committed state (or a window of it). An ingest may commit (and drop the generation
+    we were about to read) meanwhile: then the catalog is asked again for the current generation."""
     for attempt in range(attempts):
         try:
-            return store.state.read(group.id, group.generation, group.n)
+            return store.state.read(group.id, group.generation, group.n, rows, cols)
         except StateError:
             if attempt == attempts - 1:
                 raise
@@ -203,7 +205,7 @@ def show(settings: Settings, *, camera: str, pixel: str, source: str | None = No
                 continue
             period, _ = geometry(group.source, group.pattern)
             rows, cols = _window(row, group.height, TILE * period), _window(col, group.width, TILE * period)
-            state = store.state.read_window(group.id, group.generation, group.n, rows, cols)
+            state = committed_state(store, group, rows, cols)
             levels = levels_of(group)
             ev = evidence(
                 state.mean, np.sqrt(state.m2 / state.n), source=group.source, pattern=group.pattern, levels=levels

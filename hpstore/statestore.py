@@ -29,6 +29,7 @@ CHUNK = 512  # rows and cols per chunk; 512 x 512 x 3 float64 = 6 MiB uncompress
 _COMPRESSOR = BloscCodec(cname="lz4", clevel=1, shuffle="shuffle")
 FIELDS = ("mean", "m2")
 _WRITERS = 4  # threads compressing and writing chunks
+_ALL = slice(None)
 
 
 def _chunks(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -75,26 +76,19 @@ class StateStore:
             self.drop(group_id, generation)  # free the space a half-written generation holds
             raise StoreError(f"cannot write state of group {group_id}: {err.strerror or err}") from err
 
-    def read(self, group_id: int, generation: int, n: int) -> State:
-        """Read a committed generation; ``n`` comes from the catalog and is checked against the arrays."""
+    def read(self, group_id: int, generation: int, n: int, rows: slice = _ALL, cols: slice = _ALL) -> State:
+        """Read a committed generation, or a window of it (only the chunks it touches are read).
+
+        ``n`` comes from the catalog and is checked against the count stored with the arrays.
+        """
         name = self._name(group_id, generation)
         try:
-            node = zarr.open_group(str(self.path / name), mode="r")
-            arrays = {f: zarr.open_array(str(self.path / name / f), mode="r")[...] for f in FIELDS}
-            stored_n = node.attrs.get("n")
+            stored_n = zarr.open_group(str(self.path / name), mode="r").attrs.get("n")
+            arrays = {f: zarr.open_array(str(self.path / name / f), mode="r")[rows, cols] for f in FIELDS}
         except (OSError, KeyError, ValueError) as err:
             raise StateError(f"state {name} is missing or unreadable: {err}") from err
         if stored_n != n:
             raise StateError(f"state {name} holds {stored_n} frames but the catalog says {n}")
-        return State(n, np.asarray(arrays["mean"]), np.asarray(arrays["m2"]))
-
-    def read_window(self, group_id: int, generation: int, n: int, rows: slice, cols: slice) -> State:
-        """The committed state of a window (reads only the chunks it touches)."""
-        name = self._name(group_id, generation)
-        try:
-            arrays = {f: zarr.open_array(str(self.path / name / f), mode="r")[rows, cols] for f in FIELDS}
-        except (OSError, KeyError, ValueError) as err:
-            raise StateError(f"state {name} is missing or unreadable: {err}") from err
         return State(n, np.asarray(arrays["mean"]), np.asarray(arrays["m2"]))
 
     def generations(self, group_id: int) -> list[int]:
@@ -137,17 +131,17 @@ def _write_chunks(array: zarr.Array, data: np.ndarray) -> None:
         future.result()  # all have ended: re-raise the first error, if any
 
 
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _fsync_tree(root: Path) -> None:
     """Flush a generation's files and folders to disk before the catalog may point at it."""
     for folder, _dirs, files in os.walk(root):
         for name in files:
-            fd = os.open(os.path.join(folder, name), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            _fsync(os.path.join(folder, name))
+        _fsync(folder)
