@@ -15,55 +15,53 @@ static scene area moves its neighbours too and scores nothing, unlike the 2011 s
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from dataclasses import asdict, dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numba
 import numpy as np
 
+from .exposure import LONG, SHORT
+from .kinds import KINDS, MIN_SCORE, Candidate, Levels, Response, classify, confidence, reason
 from .lines import Line, find_lines
 from .stats import State, finalize
 
+__all__ = ["KINDS", "MIN_SCORE", "Candidate", "ClassMean", "Levels", "evidence", "explain", "rank", "reason"]
+
 TILE = 32  # samples of one colour per tile side for the local scale
-MIN_SCORE = 6.0  # default threshold of a likely defect
 LOW_SPREAD, HIGH_SPREAD = 0.5, 1.25  # spread ratios to the neighbours' that count as evidence
-RING = 7  # pixels: how far JPEG ringing reaches (within its 8x8 block)
+RING = 15  # pixels: how far JPEG ringing reaches (a 16 x 16 block of subsampled chroma)
 SMEAR_RATIO = 0.3  # ringing scores below this share of its defect's score
-KINDS = ("hot", "stuck", "dead", "partial", "dim", "noisy", "bad_column", "bad_row")
+LEAK_RATIO = 0.6  # the smear of a defect in another channel (JPEG chroma subsampling) scores less
+# A point of light in the scene (a star on a tracking mount) lights its neighbours too; a defect is one
+# photosite. A candidate is extended when this many of its 8 surrounding samples (adjacent photosites on
+# RAW; 2 px away on developed images, beyond a demosaiced defect's smear) share this much of its excess.
+# On RAW a lit neighbour must also stand out from its own neighbours (z >= EXTENDED_Z, or 0.3 x the
+# candidate's z for weak ones), so that noise around a weak defect does not count.
+EXTENDED_SHARE = {"raw": 0.12, "rgb": 0.3}
+EXTENDED_COUNT = {"raw": 2, "rgb": 3}
+EXTENDED_Z = 3.0
+# On a developed image a defect is one colour filter's photosite: its excess is strongest in that channel
+# (other channels get a demosaicing and chroma-subsampling share of 0.3-0.8). Light from the scene that
+# is this close to white in all three channels (a star, a lamp) is not a defect.
+WHITE_RATIO = 0.9
+LONG_SHARE = 0.15  # in the long exposures' mean (little noise), a lit neighbour holds this share
+MIN_LONG = 3  # long exposures needed before their own z-score counts
 
 
 @dataclass(frozen=True)
-class Levels:
-    """Sensor levels of a group: RAW black/white in DN; developed images 0..2**bits-1."""
+class ClassMean:
+    """The per-sample mean of one exposure class, with its frame count and mean dark weight."""
 
-    black: float
-    white: float
+    name: str
+    n: int
+    weights: np.ndarray  # dark weight of each frame whose exposure is known
+    mean: np.ndarray
 
     @property
-    def span(self) -> float:
-        return max(self.white - self.black, 1.0)
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One reported defect. A bad line has ``row`` (kind ``bad_row``) or ``col`` (``bad_column``) None."""
-
-    row: int | None
-    col: int | None
-    channel: str
-    kind: str
-    score: float
-    n: int
-    mean: float
-    std: float
-    z_mean: float
-    z_std: float
-    neighbour_mean: float
-    neighbour_std: float
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+    def weight(self) -> float | None:
+        return float(np.mean(self.weights)) if self.weights.size else None
 
 
 # Batcher's odd-even merge sort for 8 values: 19 compare-exchanges, no branches to mispredict.
@@ -235,15 +233,196 @@ def evidence(mean: np.ndarray, std: np.ndarray, *, source: str, pattern: str | N
     return Evidence(mean, std, z_m, z_s, med_m, med_s, score)
 
 
+def long_z(classes: Sequence[ClassMean], *, source: str, pattern: str | None, levels: Levels) -> np.ndarray | None:
+    """The z-score of every sample's mean over the long exposures alone, when the store keeps them apart:
+    dark current stands out there, undiluted by daylight frames. None without enough long exposures."""
+    long = next((k for k in classes if k.name == LONG), None)
+    if long is None or long.n < MIN_LONG or len(classes) < 2:
+        return None
+    period, d = geometry(source, pattern)
+    z = np.empty(long.mean.shape, np.float32)
+    for c in range(long.mean.shape[2]):
+        z[..., c], _ = _zmap(long.mean[..., c], d, period, scale_floor(source, levels))
+    return z
+
+
+def _excess(plane: np.ndarray, r: int, col: int, d: int, linear: Any) -> tuple[float, float]:
+    """(excess over the median of the sample's 8 same-colour neighbours, that median), in linear units."""
+    h, w = plane.shape
+    around = [
+        plane[r + dy * d, col + dx * d]
+        for dy in (-1, 0, 1)
+        for dx in (-1, 0, 1)
+        if (dy or dx) and 0 <= r + dy * d < h and 0 <= col + dx * d < w
+    ]
+    level = float(linear(np.median(around)))
+    return float(linear(plane[r, col])) - level, level
+
+
+def _clipped_mean(rate: float, weights: np.ndarray, room: float) -> float:
+    return float(np.mean(np.minimum(rate * weights, room)))
+
+
+def fit_response(
+    e_short: float, e_long: float, w_short: np.ndarray, w_long: np.ndarray, headroom: float
+) -> tuple[float, float]:
+    """(rate, offset) with ``excess = offset + mean(min(rate x w, headroom))`` in both classes.
+
+    Dark current clips at the white level in the longest exposures; a plain line through the two class
+    means would underrate a hot pixel by a factor of three. Solved by bisection on the rate, alternating
+    with the offset (the short class barely clips)."""
+    rate = (e_long - e_short) / (float(np.mean(w_long)) - float(np.mean(w_short)))
+    offset = e_short - rate * float(np.mean(w_short))
+    if rate <= 0:
+        return rate, offset
+    for _ in range(6):
+        room = max(headroom - max(offset, 0.0), 1e-9)
+        target = min(e_long - offset, 0.999 * room)
+        if target <= 0:
+            return 0.0, offset
+        lo, hi = 0.0, max(rate, 1e-9)
+        while _clipped_mean(hi, w_long, room) < target and hi < 1e12:
+            hi *= 2
+        for _ in range(40):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if _clipped_mean(mid, w_long, room) < target else (lo, mid)
+        rate = hi
+        offset = e_short - _clipped_mean(rate, w_short, headroom)
+    return rate, offset
+
+
+def response(
+    classes: Sequence[ClassMean], r: int, col: int, c: int, *, source: str, pattern: str | None, levels: Levels
+) -> Response | None:
+    """Fit ``excess = offset + rate x dark weight`` through the short and the long class at one sample.
+
+    Developed images are linearised first (gamma 2.2, as sRGB nearly is), so that dark current adds up."""
+    by_name = {k.name: k for k in classes}
+    short, long = by_name.get(SHORT), by_name.get(LONG)
+    if short is None or long is None or short.n < 2 or long.n < MIN_LONG:
+        return None
+    if short.weight is None or long.weight is None or long.weight <= short.weight:
+        return None
+    _, d = geometry(source, pattern)
+    white = levels.white
+
+    def linear(x: float) -> float:
+        return white * (max(float(x), 0.0) / white) ** 2.2 if source == "rgb" else float(x)
+
+    e_short, _ = _excess(short.mean[..., c], r, col, d, linear)
+    e_long, level = _excess(long.mean[..., c], r, col, d, linear)
+    rate, offset = fit_response(e_short, e_long, short.weights, long.weights, white - level)
+    return Response(rate, offset, long.weight, long.n)
+
+
+def class_facts(
+    classes: Sequence[ClassMean],
+    states: Sequence[State],
+    r: int,
+    col: int,
+    c: int,
+    *,
+    source: str,
+    pattern: str | None,
+    levels: Levels,
+) -> list[dict[str, object]]:
+    """One sample per exposure class: photos, mean dark weight, mean and spread next to the neighbours'."""
+    _, d = geometry(source, pattern)
+    out: list[dict[str, object]] = []
+    for k, st in zip(classes, states, strict=True):
+        std = np.sqrt(st.m2[..., c] / st.n)
+        excess, _ = _excess(k.mean[..., c], r, col, d, float)
+        out.append(
+            {
+                "exposure": k.name,
+                "n": k.n,
+                "dark_weight": k.weight,
+                "mean": float(k.mean[r, col, c]),
+                "neighbour_mean": float(k.mean[r, col, c]) - excess,
+                "std": float(std[r, col]),
+                "neighbour_std": float(std[r, col] - _excess(std, r, col, d, float)[0]),
+            }
+        )
+    return out
+
+
+def _extended(ev: Evidence, r: int, col: int, c: int, source: str, long: ClassMean | None = None) -> bool:
+    """True when the candidate is light from the scene, not a single photosite: its surroundings share its
+    excess (over all photos, or over the long exposures where stars are), or on a developed image it is
+    white."""
+    raw = source == "raw"
+    centre = float(ev.mean[r, col, c] - ev.nb_mean[r, col, c])
+    if not raw and centre > 0 and ev.mean.shape[2] == 3:
+        excess = ev.mean[r, col] - ev.nb_mean[r, col]
+        if float(excess.min()) >= WHITE_RATIO * float(excess.max()):
+            return True
+    step = 1 if raw else 2
+    h, w = ev.mean.shape[:2]
+    around = [
+        (r + dy * step, col + dx * step)
+        for dy in (-1, 0, 1)
+        for dx in (-1, 0, 1)
+        if (dy or dx) and 0 <= r + dy * step < h and 0 <= col + dx * step < w
+    ]
+    z_floor = min(EXTENDED_Z, 0.3 * abs(float(ev.z_mean[r, col, c])))
+    share, lit = EXTENDED_SHARE[source] * abs(centre), 0
+    for y, x in around:
+        excess_yx = float(ev.mean[y, x, c] - ev.nb_mean[y, x, c]) * np.sign(centre)
+        lit += excess_yx >= share and (not raw or float(ev.z_mean[y, x, c]) * np.sign(centre) >= z_floor)
+    if centre != 0 and lit >= EXTENDED_COUNT[source]:
+        return True
+    if raw and long is not None:
+        d = step * 2  # the CFA period: same-colour neighbours
+        plane = long.mean[..., c]
+        peak, _ = _excess(plane, r, col, d, float)
+        if peak > 0:
+            lit = sum(_excess(plane, y, x, d, float)[0] >= LONG_SHARE * peak for y, x in around)
+            return lit >= EXTENDED_COUNT[source]
+    return False
+
+
 def _candidate(
-    ev: Evidence, r: int, col: int, c: int, n: int, *, source: str, pattern: str | None, levels: Levels
+    ev: Evidence,
+    r: int,
+    col: int,
+    c: int,
+    n: int,
+    *,
+    source: str,
+    pattern: str | None,
+    levels: Levels,
+    score: float | None = None,
+    z_long: np.ndarray | None = None,
+    classes: Sequence[ClassMean] = (),
 ) -> Candidate:
     period, _ = geometry(source, pattern)
     names = channel_names(source, pattern, ev.mean.shape[2])
     letter = pattern[(r % period) * period + col % period] if names is None and pattern else (names or "?")[c]
     values = tuple(float(a[r, col, c]) for a in (ev.mean, ev.std, ev.z_mean, ev.z_std, ev.nb_mean, ev.nb_std))
-    kind = classify(*values, levels=levels, source=source)
-    return Candidate(r, col, letter, kind, float(ev.score[r, col, c]), n, *values)
+    fit = response(classes, r, col, c, source=source, pattern=pattern, levels=levels)
+    kind = classify(*values, levels=levels, source=source, response=fit)
+    value = float(ev.score[r, col, c]) if score is None else score
+    n_long = next((k.n for k in classes if k.name == LONG), None)
+    mean, std, z_mean, z_std, nb_mean, nb_std = values
+    return Candidate(
+        r,
+        col,
+        letter,
+        kind,
+        value,
+        n,
+        mean,
+        std,
+        z_mean,
+        z_std,
+        nb_mean,
+        nb_std,
+        confidence=confidence(kind, value, n, n_long),
+        z_long=None if z_long is None else float(z_long[r, col, c]),
+        n_long=n_long,
+        dark_rate=None if fit is None else fit.rate,
+        offset=None if fit is None else fit.offset,
+    )
 
 
 def rank(
@@ -255,27 +434,41 @@ def rank(
     top: int = 20,
     min_score: float = MIN_SCORE,
     kinds: Collection[str] | None = None,
+    classes: Sequence[ClassMean] = (),
 ) -> list[Candidate]:
     """The ``top`` most suspicious pixels of a group state, best first, one entry per defect.
 
     Parameters
     ----------
     state
-        Group statistics, arrays ``(row, col, channel)`` in stored orientation.
+        Statistics of all the camera's photos of one source and geometry, arrays ``(row, col, channel)`` in
+        stored orientation.
     source
         ``"raw"`` (CFA mosaic, one channel; ``pattern`` gives the colours) or ``"rgb"`` (developed image).
     levels
         Black and white level, for telling stuck from dead.
     kinds
         Only defects of these classes (the others still suppress their own smear).
+    classes
+        The means of the exposure classes ``state`` merges, when the store keeps them apart: a pixel scores
+        its long-exposure z-score too, and its class comes from how its excess grows with exposure.
     """
     if state.n < 2:
         return []
     mean, var = finalize(state)
     ev = evidence(mean, np.sqrt(var, out=var), source=source, pattern=pattern, levels=levels)
+    z_long = long_z(classes, source=source, pattern=pattern, levels=levels)
+    score = ev.score if z_long is None else np.maximum(ev.score, np.abs(z_long))
     radius = 0 if source == "raw" else 2
     period, d = geometry(source, pattern)
     bad = find_lines(ev.mean, period=period, d=d, floor=scale_floor(source, levels), radius=radius)
+    long = next((k for k in classes if k.name == LONG and k.n >= MIN_LONG), None)
+    if long is not None and len(classes) > 1:
+        # Night frames have little scene texture: a weak bad line stands out better there.
+        found = find_lines(long.mean, period=period, d=d, floor=scale_floor(source, levels), radius=radius)
+    else:
+        found = []
+    bad = _union(bad, found, max(radius, d), RING if radius else 0)
     picked: list[Candidate] = [
         _line_candidate(ev, line, state.n, source=source, pattern=pattern)
         for line in bad
@@ -288,33 +481,58 @@ def rank(
             on_line[:, lo:hi] = True
         else:
             on_line[lo:hi, :] = True
-    best_c = np.argmax(ev.score, axis=2)
-    flat = np.take_along_axis(ev.score, best_c[..., None], axis=2)[..., 0].reshape(-1)
+    best_c = np.argmax(score, axis=2)
+    flat = np.take_along_axis(score, best_c[..., None], axis=2)[..., 0].reshape(-1)
     above = np.flatnonzero((flat >= min_score) & ~on_line.reshape(-1))
     keep = max(50 * top, 2000)
     if above.size > keep:
         above = above[np.argpartition(flat[above], -keep)[-keep:]]
     order = above[np.argsort(-flat[above], kind="stable")]
-    # JPEG and demosaicing smear a defect over its neighbours (always suppressed within ``radius``) and
-    # ring up to a block away (suppressed within ``RING`` only when far weaker than the defect itself,
-    # so two real defects side by side both stay).
+    # JPEG and demosaicing smear a defect over its neighbours and ring up to a block away. Within
+    # ``radius`` a weaker candidate is suppressed when its strongest channel is the defect's or it holds
+    # less than ``LEAK_RATIO`` of the defect's score (another defect side by side is kept); up to ``RING``
+    # px only when far weaker.
     width = ev.mean.shape[1]
-    taken: list[tuple[int, int, float]] = []
+    taken: list[tuple[int, int, float, int]] = []
     for idx in order if len(picked) < top else ():
         r, col = divmod(int(idx), width)
+        c = int(best_c[r, col])
+        value = float(flat[idx])
         if radius and any(
-            reach <= RING and (reach <= radius or flat[idx] < SMEAR_RATIO * ts)
-            for tr, tc, ts in taken
+            reach <= RING
+            and ((reach <= radius and (tch == c or value < LEAK_RATIO * ts)) or value < SMEAR_RATIO * ts)
+            for tr, tc, ts, tch in taken
             for reach in (max(abs(r - tr), abs(col - tc)),)
         ):
-            continue  # the smear or ringing of a defect already reported
-        cand = _candidate(ev, r, col, int(best_c[r, col]), state.n, source=source, pattern=pattern, levels=levels)
-        taken.append((r, col, cand.score))
+            continue  # the smear, leak or ringing of a defect already reported
+        if _extended(ev, r, col, c, source, long):
+            taken.append((r, col, value, c))  # a point of light in the scene: it suppresses its own smear
+            continue
+        cand = _candidate(
+            ev, r, col, c, state.n, source=source, pattern=pattern, levels=levels,
+            score=value, z_long=z_long, classes=classes,
+        )  # fmt: skip
+        taken.append((r, col, cand.score, c))
         if kinds is None or cand.kind in kinds:
             picked.append(cand)
             if len(picked) >= top:
                 break
     return picked
+
+
+def _union(a: list[Line], b: list[Line], reach: int, ring: int) -> list[Line]:
+    """Lines found in either map, once each: the strongest of those within ``reach`` on one axis; up to
+    ``ring`` away, a far weaker one is the JPEG ringing of a stronger line."""
+    kept: list[Line] = []
+    for line in sorted((*a, *b), key=lambda item: -item.score):
+        if all(
+            other.axis != line.axis
+            or abs(other.index - line.index) > ring
+            or (abs(other.index - line.index) > reach and line.score >= SMEAR_RATIO * other.score)
+            for other in kept
+        ):
+            kept.append(line)
+    return kept
 
 
 def _line_candidate(ev: Evidence, line: Line, n: int, *, source: str, pattern: str | None) -> Candidate:
@@ -324,11 +542,12 @@ def _line_candidate(ev: Evidence, line: Line, n: int, *, source: str, pattern: s
     along = ev.mean[:, line.index, line.channel] if column else ev.mean[line.index, :, line.channel]
     spread = ev.std[:, line.index, line.channel] if column else ev.std[line.index, :, line.channel]
     mean, std = float(np.mean(along)), float(np.mean(spread))
+    kind = f"bad_{line.axis}"
     return Candidate(
         None if column else line.index,
         line.index if column else None,
         names[line.channel] if names else "*",
-        f"bad_{line.axis}",
+        kind,
         line.score,
         n,
         mean,
@@ -337,69 +556,36 @@ def _line_candidate(ev: Evidence, line: Line, n: int, *, source: str, pattern: s
         0.0,
         mean - line.offset,
         std,
+        confidence=confidence(kind, line.score, n, None),
     )
 
 
 def explain(
-    ev: Evidence, r: int, col: int, n: int, *, source: str, pattern: str | None, levels: Levels
+    ev: Evidence,
+    r: int,
+    col: int,
+    n: int,
+    *,
+    source: str,
+    pattern: str | None,
+    levels: Levels,
+    classes: Sequence[ClassMean] = (),
+    z_long: np.ndarray | None = None,
 ) -> list[dict[str, object]]:
     """One pixel's statistics next to its neighbourhood's, per channel, with its class and why."""
     out = []
     for c in range(ev.mean.shape[2]):
-        cand = _candidate(ev, r, col, c, n, source=source, pattern=pattern, levels=levels)
-        out.append({**cand.as_dict(), "likely_defect": cand.score >= MIN_SCORE, "why": reason(cand)})
+        score = float(ev.score[r, col, c])
+        if z_long is not None:
+            score = max(score, abs(float(z_long[r, col, c])))
+        cand = _candidate(
+            ev, r, col, c, n, source=source, pattern=pattern, levels=levels,
+            score=score, z_long=z_long, classes=classes,
+        )  # fmt: skip
+        long = next((k for k in classes if k.name == LONG and k.n >= MIN_LONG), None) if len(classes) > 1 else None
+        extended = cand.score >= MIN_SCORE and _extended(ev, r, col, c, source, long)
+        why = reason(cand)
+        if extended:
+            why += "; but its neighbours share its excess: light in the scene (a star, a lamp), not one photosite"
+        out.append({**cand.as_dict(), "likely_defect": cand.score >= MIN_SCORE and not extended, "why": why})
     return out
-
-
-def reason(c: Candidate) -> str:
-    """A sentence a user can read: how the pixel compares with its neighbours, and what that means."""
-    spread = c.std / c.neighbour_std if c.neighbour_std > 0 else float("inf")
-    facts = (
-        f"mean {c.mean:.4g} vs {c.neighbour_mean:.4g} around it (z {c.z_mean:+.1f}), "
-        f"spread {c.std:.4g} vs {c.neighbour_std:.4g} (x{spread:.2f}, z {c.z_std:+.1f}) over {c.n} photos"
-    )
-    if c.score < MIN_SCORE:
-        return f"{facts}: within what its neighbourhood shows (score {c.score:.1f} < {MIN_SCORE:g})"
-    meaning = {
-        "hot": "brighter than its neighbours, and varying more: dark signal that grows with exposure"
-        if c.z_std > 0
-        else "brighter than its neighbours (a developed image's clipping hides how it grows with exposure)",
-        "stuck": "bright and nearly frozen while its neighbours vary",
-        "dead": "dark and nearly frozen while its neighbours vary",
-        "partial": "a fixed offset above its neighbours, varying like them",
-        "dim": "darker than its neighbours but still following the scene",
-        "noisy": "varies far more than its neighbours at a normal level",
-        "bad_column": "its whole column is offset from the neighbouring columns",
-        "bad_row": "its whole row is offset from the neighbouring rows",
-    }[c.kind]
-    return f"{facts}: {meaning}"
-
-
-def classify(
-    mean: float,
-    std: float,
-    z_mean: float,
-    z_std: float,
-    nb_mean: float,
-    nb_std: float,
-    *,
-    levels: Levels,
-    source: str,
-) -> str:
-    """The defect class of one pixel from its statistics and its neighbourhood's.
-
-    On developed images clipping and tone curves hide how a defect varies with exposure, so a bright
-    pixel that is not frozen counts as hot there; RAW data tells hot (spread grows) from partial (offset).
-    """
-    frozen = std <= 0.3 * nb_std
-    if z_mean > 0:
-        if frozen:
-            return "stuck"
-        if z_std > 3 or source == "rgb":
-            return "hot"
-        return "partial"
-    if z_mean < 0 and (frozen or z_std < 0):
-        return "dead"
-    if z_mean < 0 and abs(z_mean) >= abs(z_std):
-        return "dim"
-    return "noisy" if z_std > 0 else "stuck"

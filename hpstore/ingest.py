@@ -29,6 +29,7 @@ from .catalog import DUPLICATE, FAILED, INGESTED, SKIPPED, Group
 from .decode import PhotoInfo, decode_into, probe
 from .discover import discover, path_key
 from .errors import CatalogError, DecodeError, Interrupted, UnsupportedFormat
+from .exposure import exposure_class
 from .faults import checkpoint
 from .lock import StoreLock
 from .settings import Settings
@@ -241,6 +242,7 @@ class _Ingest:
                 info.width,
                 info.channels,
                 info.bits,
+                exposure_class(info.exif.exposure_time, info.exif.iso),
                 pattern=info.pattern,
                 black_level=info.black_level,
                 white_level=info.white_level,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-LINE_SCORE = 8.0  # robust z of a line offset that counts as a bad line
+LINE_SCORE = 6.0  # robust z of a line offset that counts as a bad line
 MAX_ROWS = 1024  # rows per colour phase that a line's median looks at
 
 
@@ -50,7 +50,8 @@ def _offsets(mean: np.ndarray, period: int, d: int) -> tuple[np.ndarray, np.ndar
 def find_lines(mean: np.ndarray, *, period: int, d: int, floor: float, radius: int) -> list[Line]:
     """Bad columns and rows of a ``(row, col, channel)`` mean map, strongest first, one per line.
 
-    With ``radius`` (developed images) the ``d`` outermost lines are left out: demosaicing offsets them.
+    The ``d`` outermost lines are left out: they have neighbours on one side only, and demosaicing
+    offsets them on developed images.
     """
     found: list[Line] = []
     for axis, plane in (("column", mean), ("row", mean.transpose(1, 0, 2))):
@@ -65,7 +66,7 @@ def find_lines(mean: np.ndarray, *, period: int, d: int, floor: float, radius: i
                 z = off[phase::period] / scale
                 for k in np.flatnonzero(np.abs(z) >= LINE_SCORE):
                     index = phase + int(k) * period
-                    if radius and not d <= index < plane.shape[1] - d:
+                    if not d <= index < plane.shape[1] - d:
                         continue
                     line = Line(axis, index, c, float(off[index]), float(abs(z[k])))
                     if index not in best or line.score > best[index].score:

@@ -16,7 +16,7 @@ import os
 import pathlib
 import struct
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,7 @@ __all__ = [
     "develop",
     "plant_defects",
     "render_mosaic",
+    "shot_settings",
     "write_archive",
     "write_corrupt_files",
 ]
@@ -40,7 +41,7 @@ ISO_SPEEDS = (100, 200, 400, 800, 1600, 3200, 6400)
 FORMATS = ("dng", "jpg", "tif", "png")
 DEFECT_KINDS = ("hot", "warm", "stuck", "dead", "partial", "column", "row")
 WHITE_BALANCE = (2.0, 1.0, 1.5)  # R, G, B gains applied by develop()
-_STRENGTHS = {"hot": (50.0, 400.0), "warm": (5.0, 40.0), "partial": (200.0, 800.0)}  # log-uniform ranges
+_STRENGTHS = {"hot": (50.0, 400.0), "warm": (4.0, 20.0), "partial": (200.0, 800.0)}  # log-uniform ranges
 _BAYER = ("RGGB", "BGGR", "GRBG", "GBRG")
 _FULL_WELL = 60_000.0  # electrons at ISO 100; sets the photon noise
 _EXIF_IFD = 0x8769
@@ -129,7 +130,7 @@ def plant_defects(
     -------
     tuple of Defect
         In the order hot, warm, stuck, dead, partial, all with ``onset=0``. Strengths are
-        log-uniform: hot 50-400 DN/s, warm 5-40 DN/s, partial 200-800 DN.
+        log-uniform: hot 50-400 DN/s, warm 4-20 DN/s, partial 200-800 DN.
 
     Raises
     ------
@@ -166,6 +167,10 @@ def render_mosaic(
     exposure_time: float,
     iso: int,
     rng: np.random.Generator,
+    *,
+    scene_rng: np.random.Generator | None = None,
+    stars: bool = False,
+    dark: bool = False,
 ) -> NDArray[np.uint16]:
     """Render one raw CFA mosaic: a random scene, photon and read noise, and the active defects.
 
@@ -184,7 +189,14 @@ def render_mosaic(
     exposure_time, iso : float, int
         Seconds and ISO speed; hot/warm defects add ``strength * exposure_time * iso / 100`` DN.
     rng : numpy.random.Generator
-        Source of the scene and the noise.
+        Source of the noise (and of the scene, unless ``scene_rng`` is given).
+    scene_rng : numpy.random.Generator, optional
+        Source of the scene: shots of a burst share it, so they see the same scene.
+    stars : bool
+        Night scenes get 20-80 stars: white point sources blurred by the lens (Gaussian, sigma
+        0.6-1.2 photosites), some bright enough to saturate.
+    dark : bool
+        A lens-cap dark frame: no scene at all, only noise and the defects.
 
     Returns
     -------
@@ -197,12 +209,17 @@ def render_mosaic(
             raise ValueError(f"{d} does not fit a {camera.height}x{camera.width} sensor")
     span = camera.white_level - camera.black_level
     night = exposure_time >= 1.0
-    level = np.exp(rng.uniform(np.log(0.003), np.log(0.04))) if night else rng.uniform(0.06, 0.25)
-    scene = _scene(camera.height // 2, camera.width // 2, rng, float(level), rng.random() < 0.3)
+    srng = rng if scene_rng is None else scene_rng
+    level = np.exp(srng.uniform(np.log(0.003), np.log(0.04))) if night else srng.uniform(0.06, 0.25)
+    scene = _scene(camera.height // 2, camera.width // 2, srng, float(level), srng.random() < 0.3)
     signal = np.empty((camera.height // 2, 2, camera.width // 2, 2), np.float32)
     for k, channel in enumerate(channels):
         signal[:, k // 2, :, k % 2] = scene[channel]
     mosaic = signal.reshape(camera.height, camera.width)
+    if dark:
+        mosaic[...] = 0.0
+    elif stars and night:
+        _add_stars(mosaic, channels, srng)
     mosaic *= span
     active = [d for d in defects if d.onset <= shot_index]
     for d in active:
@@ -225,6 +242,19 @@ def render_mosaic(
         elif d.kind == "dead":  # at black, with a little read noise that never lifts it above
             raw[d.row, d.col] = max(camera.black_level - int(rng.integers(0, 3)), 0)
     return raw
+
+
+def _add_stars(mosaic: NDArray[np.float32], channels: list[int], rng: np.random.Generator) -> None:
+    """Add white stars (fractions of full scale) to a linear mosaic, each spread by a Gaussian PSF."""
+    h, w = mosaic.shape
+    colour = (1.0 / np.asarray(WHITE_BALANCE, np.float32))[channels].reshape(2, 2)
+    for _ in range(int(rng.integers(20, 80))):
+        y, x = rng.uniform(4, h - 4), rng.uniform(4, w - 4)
+        sigma, peak = rng.uniform(0.6, 1.2), float(np.exp(rng.uniform(np.log(0.02), np.log(2.0))))
+        r0, c0 = int(y) - 3, int(x) - 3
+        yy, xx = np.mgrid[r0 : r0 + 7, c0 : c0 + 7]
+        spot = peak * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / (2 * sigma**2))
+        mosaic[r0 : r0 + 7, c0 : c0 + 7] += (spot * colour[yy % 2, xx % 2]).astype(np.float32)
 
 
 def _add_noise(signal: NDArray[np.float32], gain: float, read_noise: float, rng: np.random.Generator) -> None:
@@ -465,6 +495,17 @@ def _draw_settings(rng: np.random.Generator) -> tuple[float, int]:
     return numerator / denominator, int(rng.choice(ISO_SPEEDS))
 
 
+def shot_settings(seed: int, index: int) -> tuple[float, int]:
+    """Exposure time (s) and ISO that :func:`write_archive` gives shot ``index`` of an archive (outside bursts
+    and dark frames)."""
+    return _draw_settings(np.random.default_rng([seed, index]))
+
+
+def _long_exposure(rng: np.random.Generator) -> float:
+    numerator, denominator = _rational(float(np.exp(rng.uniform(np.log(1.0), np.log(30.0)))))
+    return numerator / denominator
+
+
 def write_archive(
     directory: pathlib.Path,
     camera: CameraSpec,
@@ -478,6 +519,9 @@ def write_archive(
     exif: bool = True,
     portrait_every: int = 0,
     jpeg_quality: int = 92,
+    bursts: Sequence[tuple[int, int]] = (),
+    dark_frames: Collection[int] = (),
+    stars: bool = False,
 ) -> Archive:
     """Simulate ``shots`` captures and write one file per shot and format.
 
@@ -505,6 +549,13 @@ def write_archive(
         pixels are never rotated); all others carry Orientation 1.
     jpeg_quality : int
         Pillow JPEG quality.
+    bursts : sequence of (int, int)
+        ``(first, count)``: shots ``first .. first + count - 1`` are a burst (a tripod or a tracking mount):
+        the same scene, exposure and ISO as shot ``first``, with fresh noise.
+    dark_frames : collection of int
+        Shots taken with the lens cap on: exposures of 1-30 s, no scene, only noise and defects.
+    stars : bool
+        Night scenes have stars (see :func:`render_mosaic`).
 
     Returns
     -------
@@ -517,13 +568,21 @@ def write_archive(
     directory = pathlib.Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     written = []
+    leader = {i: first for first, count in bursts for i in range(first, first + count)}
     for index in range(shots):
         rng = np.random.default_rng([seed, index])
-        exposure_time, iso = _draw_settings(rng)
+        first = leader.get(index, index)
+        scene_rng = rng if first == index else np.random.default_rng([seed, first])
+        exposure_time, iso = _draw_settings(scene_rng)
+        if index in dark_frames:
+            exposure_time = _long_exposure(rng)
         portrait = portrait_every > 0 and index % portrait_every == portrait_every - 1
         paths = {fmt: directory / f"{camera.model}_{index:05d}.{fmt}" for fmt in formats}
         shot = Shot(index, start + index * interval, exposure_time, iso, paths, 6 if portrait else 1)
-        mosaic = render_mosaic(camera, defects, index, exposure_time, iso, rng)
+        mosaic = render_mosaic(
+            camera, defects, index, exposure_time, iso, rng,
+            scene_rng=scene_rng, stars=stars, dark=index in dark_frames,
+        )  # fmt: skip
         _write_shot(shot, camera, mosaic, exif, jpeg_quality)
         written.append(shot)
     return Archive(camera, tuple(defects), tuple(written))

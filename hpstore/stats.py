@@ -186,6 +186,14 @@ def _merge_arrays(a: State, b: State) -> None:
     a.n += b.n
 
 
+def merge_into(a: State, b: State) -> State:
+    """Merge ``b`` into ``a`` in place (no copy of the large arrays) and return ``a``."""
+    if a.shape != b.shape:
+        raise ValueError(f"cannot merge states of shapes {a.shape} and {b.shape}")
+    _merge_arrays(a, b)
+    return a
+
+
 def merge(a: State, b: State) -> State:
     """The state of the union of the frames behind ``a`` and ``b`` (a new state; inputs unchanged)."""
     if a.shape != b.shape:

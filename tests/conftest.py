@@ -11,8 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hpstore.query import families, family_state
 from hpstore.settings import Settings, load_settings
 from hpstore.simulator import Archive, CameraSpec, plant_defects, write_archive
+from hpstore.stats import State
+from hpstore.store import Store
 
 
 def make_settings(store: Path, **overrides: object) -> Settings:
@@ -51,3 +54,14 @@ def hpstore_unprivileged(*args: str) -> subprocess.CompletedProcess[str]:
             raise RuntimeError("running as root needs util-linux setpriv to test permissions")
         prefix = [setpriv, "--bounding-set=-dac_override,-dac_read_search", "--"]
     return subprocess.run([*prefix, *hpstore_command(), *args], capture_output=True, text=True, timeout=300)
+
+
+def merged_states(settings: Settings) -> dict[str, State]:
+    """Each camera/source/geometry's state, its exposure classes merged, keyed "camera/source/WxH/bits"."""
+    with Store(settings, create=False) as store:
+        return {
+            f"{fam[0].camera_id}/{fam[0].source}/{fam[0].width}x{fam[0].height}/{fam[0].bits}": family_state(
+                store, fam, keep=True
+            )[0]
+            for fam in families(store.catalog.groups())
+        }

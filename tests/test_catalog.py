@@ -6,6 +6,7 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, text
 
 from hpstore.catalog import FAILED, INGESTED, Catalog
 from hpstore.catalog.models import Base
@@ -41,10 +42,32 @@ def test_recording_a_path_again_replaces_its_row(tmp_path: Path) -> None:
 def test_group_commit_moves_generation_and_files_together(tmp_path: Path) -> None:
     with Catalog(f"sqlite:///{tmp_path / 'c.sqlite'}") as catalog:
         cam = catalog.camera("k", "M", "m", None)
-        group = catalog.group(cam.id, "rgb", 10, 20, 3, 8)
-        assert catalog.group(cam.id, "rgb", 10, 20, 3, 8).id == group.id
-        assert catalog.group(cam.id, "rgb", 20, 10, 3, 8).id != group.id  # rotated array: another group
+        group = catalog.group(cam.id, "rgb", 10, 20, 3, 8, "short")
+        assert catalog.group(cam.id, "rgb", 10, 20, 3, 8, "short").id == group.id
+        assert catalog.group(cam.id, "rgb", 20, 10, 3, 8, "short").id != group.id  # rotated array: another group
+        assert catalog.group(cam.id, "rgb", 10, 20, 3, 8, "long").id != group.id  # another exposure class
         catalog.commit_group(group.id, 5, 1, [{"path": f"/{i}.jpg", "status": INGESTED} for i in range(5)])
         stored = catalog.get_group(group.id)
         assert (stored.n, stored.generation) == (5, 1)
         assert len(catalog.files(INGESTED)) == 5
+
+
+def test_upgrading_a_store_from_before_exposure_classes_keeps_its_groups(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'c.sqlite'}"
+    old = Catalog.__new__(Catalog)
+    old.engine = create_engine(url)
+    old._writer = old.engine.execution_options(hpstore_write=True)
+    old.upgrade("0001")
+    with old.engine.begin() as conn:
+        conn.execute(text("INSERT INTO cameras (id, key, created_at) VALUES (1, 'k', '2020-01-01')"))
+        conn.execute(
+            text(
+                "INSERT INTO groups (id, camera_id, source, height, width, channels, bits, n, generation) "
+                "VALUES (7, 1, 'raw', 10, 20, 1, 16, 3, 2)"
+            )
+        )
+    old.close()
+    with Catalog(url) as catalog:
+        group = catalog.get_group(7)
+        assert (group.exposure, group.n, group.generation) == ("all", 3, 2)
+        assert catalog.group(1, "raw", 10, 20, 1, 16, "long").id != 7

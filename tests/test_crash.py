@@ -72,7 +72,7 @@ def snapshot(store: Path) -> tuple[dict[str, Any], dict[str, tuple[int, np.ndarr
             if g.n == 0:
                 continue  # created for files that never got committed: no state yet
             state = s.state.read(g.id, g.generation, g.n)
-            states[f"{g.source}/{g.width}x{g.height}"] = (state.n, state.mean, state.m2)
+            states[f"{g.source}/{g.width}x{g.height}/{g.exposure}"] = (state.n, state.mean, state.m2)
     return files, states
 
 

@@ -16,15 +16,11 @@ from hpstore.settings import Settings
 from hpstore.simulator import Archive, CameraSpec, write_archive
 from hpstore.store import Store
 
-from .conftest import make_settings
+from .conftest import make_settings, merged_states
 
 
 def _states(settings: Settings) -> dict[str, stats.State]:
-    with Store(settings, create=False) as store:
-        return {
-            f"{g.camera_id}/{g.source}/{g.width}x{g.height}": store.state.read(g.id, g.generation, g.n)
-            for g in store.catalog.groups()
-        }
+    return merged_states(settings)
 
 
 def _raw_frames(paths: list[Path]) -> np.ndarray:
@@ -98,11 +94,16 @@ def test_raw_and_jpeg_of_one_shot_feed_both_sources_of_one_camera(archive: Archi
         cameras = store.catalog.cameras()
         groups = store.catalog.groups()
     assert [(c.make, c.model, c.serial) for c in cameras] == [("Simcam", "T100", "TEST0001")]
-    assert sorted((g.source, g.channels, g.bits, g.pattern) for g in groups) == [
+    assert sorted({(g.source, g.channels, g.bits, g.pattern) for g in groups}) == [
         ("raw", 1, 16, "RGGB"),
         ("rgb", 3, 8, None),
     ]
-    assert all(g.n == len(archive.shots) for g in groups)
+    for source in ("raw", "rgb"):
+        assert sum(g.n for g in groups if g.source == source) == len(archive.shots)
+    # kept apart by exposure class: long exposures (dark weight >= 0.5 s at ISO 100) and the rest
+    long = {s.index for s in archive.shots if s.exposure_time * s.iso / 100 >= 0.5}
+    by_class = {g.exposure: g.n for g in groups if g.source == "raw"}
+    assert by_class == {k: v for k, v in {"long": len(long), "short": len(archive.shots) - len(long)}.items() if v}
     raw = next(g for g in groups if g.source == "raw")
     assert (raw.black_level, raw.white_level) == (512.0, 16383.0)
 
@@ -112,9 +113,10 @@ def test_portrait_tagged_jpeg_stays_in_sensor_orientation(archive: Archive, sett
     assert portrait, "the fixture should contain portrait-tagged shots"
     ingest([str(s.paths["jpg"]) for s in archive.shots], settings)
     with Store(settings, create=False) as store:
-        (group,) = store.catalog.groups()
+        groups = store.catalog.groups()
     # one geometry: the rotated tag did not rotate the array
-    assert (group.height, group.width, group.n) == (200, 300, len(archive.shots))
+    assert {(g.height, g.width) for g in groups} == {(200, 300)}
+    assert sum(g.n for g in groups) == len(archive.shots)
 
 
 def test_other_geometry_and_unknown_camera_get_their_own_groups(tmp_path: Path, settings: Settings) -> None:
@@ -177,11 +179,10 @@ def test_png_and_16_bit_tiff_keep_their_stored_pixels(tmp_path: Path, settings: 
     archive = write_archive(tmp_path / "photos", camera, [], shots=3, formats=("png", "tif"), seed=5)
     report = ingest([str(tmp_path / "photos")], settings)
     assert report.ingested == 6
-    with Store(settings, create=False) as store:
-        groups = {g.bits: g for g in store.catalog.groups()}
-        assert sorted(groups) == [8, 16]  # 8-bit PNG and 16-bit TIFF never share a state
-        tif = store.state.read(groups[16].id, groups[16].generation, groups[16].n)
-        png = store.state.read(groups[8].id, groups[8].generation, groups[8].n)
+    states = merged_states(settings)
+    assert sorted(key.split("/")[-1] for key in states) == ["16", "8"]  # PNG and TIFF never share a state
+    (tif,) = (st for key, st in states.items() if key.endswith("/16"))
+    (png,) = (st for key, st in states.items() if key.endswith("/8"))
     tif_frames = np.stack([tifffile.imread(s.paths["tif"]) for s in archive.shots]).astype(np.float64)
     png_frames = np.stack([np.asarray(Image.open(s.paths["png"])) for s in archive.shots]).astype(np.float64)
     assert tif_frames.max() > 255  # really 16-bit data

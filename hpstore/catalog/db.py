@@ -17,7 +17,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, delete, event, insert, select, update
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -91,12 +91,12 @@ class Catalog:
     def close(self) -> None:
         self.engine.dispose()
 
-    def upgrade(self) -> None:
-        """Bring the schema to the newest migration (creates it on an empty database)."""
+    def upgrade(self, revision: str = "head") -> None:
+        """Bring the schema to ``revision``, the newest by default (creates it on an empty database)."""
         cfg = _alembic_config()
         with self._writer.begin() as conn:
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, revision)
 
     def check_revision(self) -> None:
         """Refuse a catalog whose schema is not the one this version of hpstore writes."""
@@ -196,9 +196,17 @@ class Catalog:
         return found
 
     def group(
-        self, camera_id: int, source: str, height: int, width: int, channels: int, bits: int, **details: Any
+        self,
+        camera_id: int,
+        source: str,
+        height: int,
+        width: int,
+        channels: int,
+        bits: int,
+        exposure: str,
+        **details: Any,
     ) -> Group:
-        """The state group of a camera, source and geometry, created on first sight."""
+        """The state group of a camera, source, geometry and exposure class, created on first sight."""
         where = (
             (Group.camera_id == camera_id)
             & (Group.source == source)
@@ -206,6 +214,7 @@ class Catalog:
             & (Group.width == width)
             & (Group.channels == channels)
             & (Group.bits == bits)
+            & (Group.exposure == exposure)
         )
         with self.read() as s:
             found = s.scalars(select(Group).where(where)).first()
@@ -221,6 +230,7 @@ class Catalog:
                     width=width,
                     channels=channels,
                     bits=bits,
+                    exposure=exposure,
                     n=0,
                     generation=0,
                     **details,
@@ -228,6 +238,20 @@ class Catalog:
                 s.add(found)
                 s.flush()
         return found
+
+    def dark_weights(self, group_ids: Iterable[int]) -> dict[int, list[float]]:
+        """Dark weight (exposure time x ISO / 100, ISO 100 when unknown) of each group's ingested files whose
+        exposure time is known."""
+        weight = File.exposure_time * func.coalesce(File.iso, 100.0) / 100.0
+        stmt = select(File.group_id, weight).where(
+            File.group_id.in_(list(group_ids)), File.status == INGESTED, File.exposure_time > 0
+        )
+        out: dict[int, list[float]] = {}
+        with self.read() as s:
+            for gid, w in s.execute(stmt):
+                if gid is not None and w is not None:
+                    out.setdefault(gid, []).append(float(w))
+        return out
 
     def cameras(self) -> list[Camera]:
         with self.read() as s:

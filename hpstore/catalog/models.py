@@ -51,14 +51,17 @@ class Camera(Base):
 
 
 class Group(Base):
-    """One accumulated state: a camera, a source (``raw`` mosaic or developed ``rgb``) and one geometry.
+    """One accumulated state: a camera, a source (``raw`` mosaic or developed ``rgb``), one geometry and one
+    exposure class (``short``/``long``, see ``hpstore.exposure``; ``all`` in stores made before the split).
 
     ``generation`` names the Zarr arrays that hold the committed state; ``n`` is the number of frames in it.
     """
 
     __tablename__ = "groups"
     __table_args__ = (
-        UniqueConstraint("camera_id", "source", "height", "width", "channels", "bits", name="uq_groups_geometry"),
+        UniqueConstraint(
+            "camera_id", "source", "height", "width", "channels", "bits", "exposure", name="uq_groups_geometry"
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -68,6 +71,7 @@ class Group(Base):
     width: Mapped[int] = mapped_column(Integer)
     channels: Mapped[int] = mapped_column(Integer)
     bits: Mapped[int] = mapped_column(Integer)
+    exposure: Mapped[str] = mapped_column(String(8), server_default="all")
     pattern: Mapped[str | None] = mapped_column(String(64))
     black_level: Mapped[float | None] = mapped_column(Float)
     white_level: Mapped[float | None] = mapped_column(Float)
