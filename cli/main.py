@@ -137,6 +137,9 @@ QUERY_COLUMNS = [
     "std",
     "z_mean",
     "z_std",
+    "z_long",
+    "dark_rate",
+    "confidence",
 ]
 
 
@@ -150,10 +153,12 @@ def query(
     kind: Annotated[str | None, typer.Option(help=f"Only this class: {', '.join(KINDS)}.")] = None,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
 ) -> None:
-    """Rank suspicious pixels, best first, one entry per defect.
+    """Rank suspicious pixels, best first, one entry per defect, with its class and a confidence.
 
     Each pixel's mean and spread across photos are compared with its same-colour neighbours (robust
-    z-scores), so hot pixels that grow with exposure rank high and dark or static scene areas do not.
+    z-scores), over all photos and over the long exposures alone, so hot pixels that grow with exposure
+    rank high and dark or static scene areas and stars do not. Classes: hot and warm (dark current,
+    fitted against exposure time x ISO), stuck, dead, partial (fixed offset), bad_column, bad_row.
     Coordinates are (row, col) of the stored array, EXIF orientation not applied.
     """
     rows = call(
@@ -183,6 +188,13 @@ def show(
             f"{verdict} (score {r['score']:.1f})"
         )
         print(f"  {r['why']}")
+        for k in r.get("exposure_classes", []):
+            weight = "?" if k["dark_weight"] is None else f"{k['dark_weight']:.3g}"
+            print(
+                f"  {k['exposure']:5s} exposures: {k['n']} photos (mean dark weight {weight} s at ISO 100): "
+                f"mean"
+                f" {k['mean']:.4g} vs {k['neighbour_mean']:.4g}, spread {k['std']:.4g} vs {k['neighbour_std']:.4g}"
+            )
 
 
 @app.command()
