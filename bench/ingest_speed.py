@@ -45,6 +45,7 @@ from PIL import Image
 
 from hpstore import stats
 from hpstore.ingest import ingest, ring_size
+from hpstore.query import families, family_state
 from hpstore.settings import Settings, load_settings
 from hpstore.simulator import CameraSpec, plant_defects, write_archive
 from hpstore.statestore import StateStore
@@ -316,8 +317,10 @@ def exactness(folder: Path, shots: int, workers: int) -> tuple[float, float]:
     files = small_archive(folder / "frames", shots)
     settings = settings_for(folder / "store", workers, None, max_batch_frames=5)
     ingest([str(f) for f in files[: shots // 2 + 1]], settings)
-    report = ingest([str(folder / "frames")], settings)
-    state, _ = stored_state(settings, report.groups[0])
+    ingest([str(folder / "frames")], settings)
+    with Store(settings, create=False) as store:
+        (family,) = families(store.catalog.groups())  # one camera and geometry; exposure classes merged
+        state, _, _ = family_state(store, family)
     mean, var = stats.finalize(state)
     frames = np.stack([simplejpeg.decode_jpeg(f.read_bytes(), colorspace="RGB") for f in files]).astype(np.float64)
     if state.n != len(files):
