@@ -233,11 +233,17 @@ def evidence(mean: np.ndarray, std: np.ndarray, *, source: str, pattern: str | N
     return Evidence(mean, std, z_m, z_s, med_m, med_s, score)
 
 
+def _long_class(classes: Sequence[ClassMean]) -> ClassMean | None:
+    """The long exposures, when the store keeps them apart from others and has enough of them."""
+    long = next((k for k in classes if k.name == LONG), None)
+    return long if long is not None and long.n >= MIN_LONG and len(classes) > 1 else None
+
+
 def long_z(classes: Sequence[ClassMean], *, source: str, pattern: str | None, levels: Levels) -> np.ndarray | None:
     """The z-score of every sample's mean over the long exposures alone, when the store keeps them apart:
     dark current stands out there, undiluted by daylight frames. None without enough long exposures."""
-    long = next((k for k in classes if k.name == LONG), None)
-    if long is None or long.n < MIN_LONG or len(classes) < 2:
+    long = _long_class(classes)
+    if long is None:
         return None
     period, d = geometry(source, pattern)
     z = np.empty(long.mean.shape, np.float32)
@@ -246,16 +252,20 @@ def long_z(classes: Sequence[ClassMean], *, source: str, pattern: str | None, le
     return z
 
 
-def _excess(plane: np.ndarray, r: int, col: int, d: int, linear: Any) -> tuple[float, float]:
-    """(excess over the median of the sample's 8 same-colour neighbours, that median), in linear units."""
-    h, w = plane.shape
-    around = [
-        plane[r + dy * d, col + dx * d]
+def _around(r: int, col: int, step: int, shape: tuple[int, ...]) -> list[tuple[int, int]]:
+    """The (up to 8) positions ``step`` away from (r, col) in rows, columns and diagonals, inside ``shape``."""
+    h, w = shape[0], shape[1]
+    return [
+        (r + dy * step, col + dx * step)
         for dy in (-1, 0, 1)
         for dx in (-1, 0, 1)
-        if (dy or dx) and 0 <= r + dy * d < h and 0 <= col + dx * d < w
+        if (dy or dx) and 0 <= r + dy * step < h and 0 <= col + dx * step < w
     ]
-    level = float(linear(np.median(around)))
+
+
+def _excess(plane: np.ndarray, r: int, col: int, d: int, linear: Any) -> tuple[float, float]:
+    """(excess over the median of the sample's 8 same-colour neighbours, that median), in linear units."""
+    level = float(linear(np.median([plane[y, x] for y, x in _around(r, col, d, plane.shape)])))
     return float(linear(plane[r, col])) - level, level
 
 
@@ -346,24 +356,17 @@ def class_facts(
     return out
 
 
-def _extended(ev: Evidence, r: int, col: int, c: int, source: str, long: ClassMean | None = None) -> bool:
+def _extended(ev: Evidence, r: int, col: int, c: int, source: str, d: int, long: ClassMean | None = None) -> bool:
     """True when the candidate is light from the scene, not a single photosite: its surroundings share its
     excess (over all photos, or over the long exposures where stars are), or on a developed image it is
-    white."""
+    white. ``d`` is the same-colour neighbour distance (``geometry``)."""
     raw = source == "raw"
     centre = float(ev.mean[r, col, c] - ev.nb_mean[r, col, c])
     if not raw and centre > 0 and ev.mean.shape[2] == 3:
         excess = ev.mean[r, col] - ev.nb_mean[r, col]
         if float(excess.min()) >= WHITE_RATIO * float(excess.max()):
             return True
-    step = 1 if raw else 2
-    h, w = ev.mean.shape[:2]
-    around = [
-        (r + dy * step, col + dx * step)
-        for dy in (-1, 0, 1)
-        for dx in (-1, 0, 1)
-        if (dy or dx) and 0 <= r + dy * step < h and 0 <= col + dx * step < w
-    ]
+    around = _around(r, col, 1 if raw else 2, ev.mean.shape)
     z_floor = min(EXTENDED_Z, 0.3 * abs(float(ev.z_mean[r, col, c])))
     share, lit = EXTENDED_SHARE[source] * abs(centre), 0
     for y, x in around:
@@ -372,7 +375,6 @@ def _extended(ev: Evidence, r: int, col: int, c: int, source: str, long: ClassMe
     if centre != 0 and lit >= EXTENDED_COUNT[source]:
         return True
     if raw and long is not None:
-        d = step * 2  # the CFA period: same-colour neighbours
         plane = long.mean[..., c]
         peak, _ = _excess(plane, r, col, d, float)
         if peak > 0:
@@ -462,8 +464,8 @@ def rank(
     radius = 0 if source == "raw" else 2
     period, d = geometry(source, pattern)
     bad = find_lines(ev.mean, period=period, d=d, floor=scale_floor(source, levels), radius=radius)
-    long = next((k for k in classes if k.name == LONG and k.n >= MIN_LONG), None)
-    if long is not None and len(classes) > 1:
+    long = _long_class(classes)
+    if long is not None:
         # Night frames have little scene texture: a weak bad line stands out better there.
         found = find_lines(long.mean, period=period, d=d, floor=scale_floor(source, levels), radius=radius)
     else:
@@ -505,7 +507,7 @@ def rank(
             for reach in (max(abs(r - tr), abs(col - tc)),)
         ):
             continue  # the smear, leak or ringing of a defect already reported
-        if _extended(ev, r, col, c, source, long):
+        if _extended(ev, r, col, c, source, d, long):
             taken.append((r, col, value, c))  # a point of light in the scene: it suppresses its own smear
             continue
         cand = _candidate(
@@ -573,6 +575,8 @@ def explain(
     z_long: np.ndarray | None = None,
 ) -> list[dict[str, object]]:
     """One pixel's statistics next to its neighbourhood's, per channel, with its class and why."""
+    _, d = geometry(source, pattern)
+    long = _long_class(classes)
     out = []
     for c in range(ev.mean.shape[2]):
         score = float(ev.score[r, col, c])
@@ -582,8 +586,7 @@ def explain(
             ev, r, col, c, n, source=source, pattern=pattern, levels=levels,
             score=score, z_long=z_long, classes=classes,
         )  # fmt: skip
-        long = next((k for k in classes if k.name == LONG and k.n >= MIN_LONG), None) if len(classes) > 1 else None
-        extended = cand.score >= MIN_SCORE and _extended(ev, r, col, c, source, long)
+        extended = cand.score >= MIN_SCORE and _extended(ev, r, col, c, source, d, long)
         why = reason(cand)
         if extended:
             why += "; but its neighbours share its excess: light in the scene (a star, a lamp), not one photosite"

@@ -487,23 +487,23 @@ def _rational(seconds: float) -> tuple[int, int]:
     return (1, round(1.0 / seconds)) if seconds < 1.0 else (round(seconds * 10), 10)
 
 
+def _exposure(rng: np.random.Generator, low: float, high: float) -> float:
+    """An exposure time log-uniform in ``low``-``high`` s, as the RATIONAL tag will store it."""
+    numerator, denominator = _rational(float(np.exp(rng.uniform(np.log(low), np.log(high)))))
+    # numerator / denominator is exactly what a reader gets back from the RATIONAL tag.
+    return numerator / denominator
+
+
 def _draw_settings(rng: np.random.Generator) -> tuple[float, int]:
     """Exposure time (s) and ISO: 20 % log-uniform in 1-30 s, the rest in 1/4000-1 s."""
     low, high = (1.0, 30.0) if rng.random() < 0.2 else (1 / 4000, 1.0)
-    numerator, denominator = _rational(float(np.exp(rng.uniform(np.log(low), np.log(high)))))
-    # numerator / denominator is exactly what a reader gets back from the RATIONAL tag.
-    return numerator / denominator, int(rng.choice(ISO_SPEEDS))
+    return _exposure(rng, low, high), int(rng.choice(ISO_SPEEDS))
 
 
 def shot_settings(seed: int, index: int) -> tuple[float, int]:
     """Exposure time (s) and ISO that :func:`write_archive` gives shot ``index`` of an archive (outside bursts
     and dark frames)."""
     return _draw_settings(np.random.default_rng([seed, index]))
-
-
-def _long_exposure(rng: np.random.Generator) -> float:
-    numerator, denominator = _rational(float(np.exp(rng.uniform(np.log(1.0), np.log(30.0)))))
-    return numerator / denominator
 
 
 def write_archive(
@@ -575,7 +575,7 @@ def write_archive(
         scene_rng = rng if first == index else np.random.default_rng([seed, first])
         exposure_time, iso = _draw_settings(scene_rng)
         if index in dark_frames:
-            exposure_time = _long_exposure(rng)
+            exposure_time = _exposure(rng, 1.0, 30.0)
         portrait = portrait_every > 0 and index % portrait_every == portrait_every - 1
         paths = {fmt: directory / f"{camera.model}_{index:05d}.{fmt}" for fmt in formats}
         shot = Shot(index, start + index * interval, exposure_time, iso, paths, 6 if portrait else 1)

@@ -196,11 +196,7 @@ def merge_into(a: State, b: State) -> State:
 
 def merge(a: State, b: State) -> State:
     """The state of the union of the frames behind ``a`` and ``b`` (a new state; inputs unchanged)."""
-    if a.shape != b.shape:
-        raise ValueError(f"cannot merge states of shapes {a.shape} and {b.shape}")
-    out = a.copy()
-    _merge_arrays(out, b)
-    return out
+    return merge_into(a.copy(), b)
 
 
 def finalize(state: State) -> tuple[F64, F64]:
