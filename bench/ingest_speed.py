@@ -45,7 +45,7 @@ from PIL import Image
 
 from hpstore import stats
 from hpstore.ingest import ingest, ring_size
-from hpstore.query import families, family_state
+from hpstore.family import families, family_state
 from hpstore.settings import Settings, load_settings
 from hpstore.simulator import CameraSpec, plant_defects, write_archive
 from hpstore.statestore import StateStore
@@ -320,7 +320,9 @@ def exactness(folder: Path, shots: int, workers: int) -> tuple[float, float]:
     ingest([str(folder / "frames")], settings)
     with Store(settings, create=False) as store:
         (family,) = families(store.catalog.groups())  # one camera and geometry; exposure classes merged
-        state, _, _ = family_state(store, family)
+        found = family_state(store, family)
+        assert found is not None
+        state = found.state
     mean, var = stats.finalize(state)
     frames = np.stack([simplejpeg.decode_jpeg(f.read_bytes(), colorspace="RGB") for f in files]).astype(np.float64)
     if state.n != len(files):

@@ -45,3 +45,7 @@ class CameraNotFound(HpstoreError, LookupError):
 
 class BadArgument(HpstoreError, ValueError):
     """A user-supplied option has a value hpstore cannot use."""
+
+
+class WindowError(HpstoreError):
+    """A date window cuts through a period whose photos can no longer be read again from disk."""

@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from . import stats
+from . import periods, standouts, stats
+from .analysis import geometry
 from .catalog import DUPLICATE, FAILED, INGESTED, SKIPPED, Group
 from .decode import PhotoInfo, decode_into, probe
 from .discover import discover, path_key
@@ -133,15 +134,15 @@ def camera_identity(info: PhotoInfo) -> tuple[str, str | None, str | None, str |
     return f"unknown|{info.width}x{info.height}", None, None, None
 
 
-def _load(path: Path, info: PhotoInfo, out: np.ndarray) -> str:
-    """Read, hash and decode one file into ``out``; return its SHA-256."""
+def _load(path: Path, info: PhotoInfo, out: np.ndarray) -> tuple[str, bytes]:
+    """Read, hash and decode one file into ``out``; return its SHA-256 and its packed standouts."""
     try:
         data = path.read_bytes()
     except OSError as err:
         raise DecodeError(f"cannot read: {err.strerror or err}") from err
     digest = hashlib.sha256(data).hexdigest()
     decode_into(data, info, out)
-    return digest
+    return digest, standouts.scan(out, geometry(info.source, info.pattern)[1]).pack()
 
 
 class _Ingest:
@@ -243,6 +244,7 @@ class _Ingest:
                 info.channels,
                 info.bits,
                 exposure_class(info.exif.exposure_time, info.exif.iso),
+                periods.label(info.exif.capture_time, self.settings.period),
                 pattern=info.pattern,
                 black_level=info.black_level,
                 white_level=info.white_level,
@@ -267,8 +269,8 @@ class _Ingest:
         capacity, k = ring_size(info.nbytes, self.settings)
         ring = np.empty((capacity, *info.shape), info.dtype)
         free = list(range(capacity))
-        inflight: deque[tuple[_Todo, int, Future[str]]] = deque()
-        ready: list[tuple[_Todo, int, str]] = []
+        inflight: deque[tuple[_Todo, int, Future[tuple[str, bytes]]]] = deque()
+        ready: list[tuple[_Todo, int, tuple[str, bytes]]] = []
         pending: list[dict[str, Any]] = []
         last_commit = time.monotonic()
         queue = iter(todos)
@@ -339,12 +341,12 @@ class _Ingest:
         pending.clear()
 
     def _dedupe(
-        self, ready: list[tuple[_Todo, int, str]], group: Group, pending: list[dict[str, Any]]
+        self, ready: list[tuple[_Todo, int, tuple[str, bytes]]], group: Group, pending: list[dict[str, Any]]
     ) -> list[int]:
         """Slots of the ready frames to count; a catalog row for each ready file goes to ``pending``."""
-        known = self.store.catalog.ingested_hashes([digest for _, _, digest in ready])
+        known = self.store.catalog.ingested_hashes([digest for _, _, (digest, _) in ready])
         keep: list[int] = []
-        for todo, slot, digest in ready:
+        for todo, slot, (digest, evidence) in ready:
             ident = {"hash": digest, "camera_id": group.camera_id, "group_id": group.id}
             first = self.counted.get(digest) or known.get(digest)
             if first is not None and first != todo.key:
@@ -352,7 +354,7 @@ class _Ingest:
                 self.problem(todo.key, DUPLICATE, f"same content as {first}")
                 continue
             self.counted[digest] = todo.key
-            pending.append(_row(todo, INGESTED, None, **ident))
+            pending.append(_row(todo, INGESTED, None, standouts=evidence, **ident))
             self.report.count(INGESTED)
             keep.append(slot)
         return keep

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from typing import Any
 
 import numpy as np
 from sqlalchemy import func, select
 
+from . import onset, periods
 from .analysis import (
     KINDS,
     MIN_SCORE,
     TILE,
-    ClassMean,
     Levels,
     class_facts,
     evidence,
@@ -22,12 +23,14 @@ from .analysis import (
     rank,
 )
 from .catalog import INGESTED, STATUSES, Camera, File, Group
-from .errors import BadArgument, CameraNotFound, StateError
+from .errors import BadArgument, CameraNotFound
+from .family import FamilyState, Window, families, family_state
+from .kinds import Candidate
 from .settings import Settings
-from .stats import State, merge_into
 from .store import Store
 
 SOURCES = ("raw", "rgb")
+DARK = ("hot", "warm")  # classes that only long exposures and dark scenes show
 
 
 def camera_label(camera: Camera) -> str:
@@ -58,45 +61,36 @@ def levels_of(group: Group) -> Levels:
     return Levels(0.0, float((1 << group.bits) - 1))
 
 
-def committed_state(
-    store: Store, group: Group, rows: slice = slice(None), cols: slice = slice(None), attempts: int = 5
-) -> State:
-    """The group's last committed state (or a window of it). An ingest may commit (and drop the generation
-    we were about to read) meanwhile: then the catalog is asked again for the current generation."""
-    for attempt in range(attempts):
-        try:
-            return store.state.read(group.id, group.generation, group.n, rows, cols)
-        except StateError:
-            if attempt == attempts - 1:
-                raise
-            group = store.catalog.get_group(group.id)
-    raise AssertionError("unreachable")
+def window_of(since: str | None, until: str | None) -> Window:
+    """The capture-date window of ``--since``/``--until`` (``--until 2021`` includes all of 2021)."""
+    window = Window(
+        periods.parse_date(since) if since else None, periods.parse_date(until, end=True) if until else None
+    )
+    if window.since and window.until and window.since >= window.until:
+        raise BadArgument(f"--since {since} is not before --until {until}")
+    return window
 
 
-def families(groups: list[Group]) -> list[list[Group]]:
-    """Groups of one camera, source and geometry (one per exposure class), in catalog order."""
-    out: dict[tuple[int, str, int, int, int, int], list[Group]] = defaultdict(list)
-    for g in groups:
-        out[(g.camera_id, g.source, g.height, g.width, g.channels, g.bits)].append(g)
-    return list(out.values())
+def _onsets(store: Store, fs: FamilyState, family: list[Group], found: list[Candidate]) -> list[onset.Seen | None]:
+    """first/last sight of each point defect in ``found`` (None for lines), from the photos counted."""
+    group = family[0]
+    shape = (group.height, group.width, group.channels)
+    targets = [
+        onset.target(
+            c.row, c.col, shape, source=group.source, sign=1 if c.z_mean >= 0 else -1, dark=c.kind in DARK
+        )
+        for c in found
+        if c.row is not None and c.col is not None
+    ]
+    counted = {p.id for p in fs.photos}
+    photos = [p for p in store.catalog.photos([g.id for g in family], standouts=True) if p.id in counted]
+    table = onset.hits(photos, targets)
+    sights = iter([onset.seen(photos, table[:, i], t) for i, t in enumerate(targets)])
+    return [next(sights) if c.row is not None and c.col is not None else None for c in found]
 
 
-def family_state(
-    store: Store, family: list[Group], rows: slice = slice(None), cols: slice = slice(None), *, keep: bool = False
-) -> tuple[State, list[ClassMean], list[State]]:
-    """The merged state of a family's exposure classes (or a window of it), each class's mean, and (with
-    ``keep``) each class's whole state.
-
-    Without ``keep`` the merge reuses the first class's M2 array: a 24 MP RGB state is 1.15 GB."""
-    weights = store.catalog.dark_weights([g.id for g in family])
-    parts = [(g, committed_state(store, g, rows, cols)) for g in family if g.n > 0]
-    classes = [ClassMean(g.exposure, st.n, np.asarray(weights.get(g.id, []), float), st.mean) for g, st in parts]
-    first = parts[0][1]
-    if len(parts) > 1:
-        first = State(first.n, first.mean.copy(), first.m2.copy() if keep else first.m2)
-    for _, st in parts[1:]:
-        merge_into(first, st)
-    return first, classes, [st for _, st in parts] if keep else []
+def _date(when: dt.datetime | None) -> str | None:
+    return when.isoformat() if when else None
 
 
 def query(
@@ -107,14 +101,21 @@ def query(
     top: int = 20,
     min_score: float = MIN_SCORE,
     kind: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The ``top`` most suspicious pixels over the selected cameras and sources, best first."""
+    """The ``top`` most suspicious pixels over the selected cameras and sources, best first.
+
+    With ``since``/``until`` the ranking is the one the photos captured in that window give (photos without
+    a capture date are left out). Each point defect carries ``first_seen``/``last_seen``: the capture times
+    of the first and last photo in which it stood out (see ``hpstore.onset``)."""
     if source is not None and source not in SOURCES:
         raise BadArgument(f"--source must be one of {', '.join(SOURCES)}, not {source!r}")
     if kind is not None and kind not in KINDS:
         raise BadArgument(f"--kind must be one of {', '.join(KINDS)}, not {kind!r}")
     if top < 1:
         raise BadArgument("--top must be at least 1")
+    window = window_of(since, until)
     with Store(settings, create=False) as store:
         cameras = {c.id: c for c in select_cameras(store.catalog.cameras(), camera)}
         results: list[dict[str, Any]] = []
@@ -122,18 +123,21 @@ def query(
             group = family[0]
             if sum(g.n for g in family) < 2 or (source and group.source != source):
                 continue
-            state, classes, _ = family_state(store, family)
+            fs = family_state(store, family, window=window)
+            if fs is None or fs.n < 2:
+                continue
             cam = cameras[group.camera_id]
-            for cand in rank(
-                state,
+            found = rank(
+                fs.state,
                 source=group.source,
                 pattern=group.pattern,
                 levels=levels_of(group),
                 top=top,
                 min_score=min_score,
                 kinds=None if kind is None else {kind},
-                classes=classes,
-            ):
+                classes=fs.classes,
+            )
+            for cand, sight in zip(found, _onsets(store, fs, family, found), strict=True):
                 results.append(
                     {
                         "camera": camera_label(cam),
@@ -145,6 +149,9 @@ def query(
                         "groups": [g.id for g in family],
                         "geometry": f"{group.width}x{group.height}",
                         **cand.as_dict(),
+                        "first_seen": _date(sight.first) if sight else None,
+                        "last_seen": _date(sight.last) if sight else None,
+                        "seen_in": sight.photos if sight else None,
                     }
                 )
     results.sort(key=lambda r: -r["score"])
@@ -249,7 +256,10 @@ def show(settings: Settings, *, camera: str, pixel: str, source: str | None = No
                 continue
             period, _ = geometry(group.source, group.pattern)
             rows, cols = _window(row, group.height, TILE * period), _window(col, group.width, TILE * period)
-            state, classes, parts = family_state(store, family, rows, cols, keep=True)
+            fs = family_state(store, family, rows, cols, keep=True)
+            if fs is None:
+                continue
+            state, classes, parts = fs.state, fs.classes, fs.parts
             levels = levels_of(group)
             ev = evidence(
                 state.mean, np.sqrt(state.m2 / state.n), source=group.source, pattern=group.pattern, levels=levels

@@ -13,6 +13,10 @@ Environment variables (all optional):
     plus two per decoder; less memory folds fewer frames at once, which costs speed, never exactness).
 ``HPSTORE_BATCH_FRAMES``
     Most frames folded at once (default 16).
+``HPSTORE_PERIOD``
+    Calendar period of the states new photos go to: ``year`` (default), ``quarter`` or ``month``. Finer
+    periods answer ``--since``/``--until`` at more dates without re-reading photos, and cost one dense state
+    per period (see ``hpstore.periods``).
 ``HPSTORE_COMMIT_SECONDS``
     Commit state and catalog at least this often during a long ingest (default 60).
 """
@@ -26,6 +30,7 @@ from pathlib import Path
 
 import platformdirs
 
+from . import periods
 from .errors import BadArgument
 
 
@@ -44,6 +49,7 @@ class Settings:
     batch_mb: int = 1536
     commit_seconds: float = 60.0
     max_batch_frames: int = 16
+    period: str = "year"
 
     @property
     def catalog(self) -> str:
@@ -87,6 +93,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         batch_mb=_int(env, "HPSTORE_BATCH_MB", 1536),
         commit_seconds=float(seconds) if seconds else 60.0,
         max_batch_frames=_int(env, "HPSTORE_BATCH_FRAMES", 16),
+        period=periods.check_size(env.get("HPSTORE_PERIOD") or "year"),
     )
     settings = settings.with_(**overrides)
+    periods.check_size(settings.period)
     return replace(settings, store=Path(settings.store).expanduser().absolute())

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hpstore.query import families, family_state
+from hpstore.catalog import Group
+from hpstore.family import families, family_state
 from hpstore.settings import Settings, load_settings
 from hpstore.simulator import Archive, CameraSpec, plant_defects, write_archive
 from hpstore.stats import State
@@ -56,12 +57,16 @@ def hpstore_unprivileged(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*prefix, *hpstore_command(), *args], capture_output=True, text=True, timeout=300)
 
 
+def _state(store: Store, family: list[Group]) -> State:
+    found = family_state(store, family, keep=True)
+    assert found is not None
+    return found.state
+
+
 def merged_states(settings: Settings) -> dict[str, State]:
     """Each camera/source/geometry's state, its exposure classes merged, keyed "camera/source/WxH/bits"."""
     with Store(settings, create=False) as store:
         return {
-            f"{fam[0].camera_id}/{fam[0].source}/{fam[0].width}x{fam[0].height}/{fam[0].bits}": family_state(
-                store, fam, keep=True
-            )[0]
+            f"{fam[0].camera_id}/{fam[0].source}/{fam[0].width}x{fam[0].height}/{fam[0].bits}": _state(store, fam)
             for fam in families(store.catalog.groups())
         }

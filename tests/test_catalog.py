@@ -42,17 +42,19 @@ def test_recording_a_path_again_replaces_its_row(tmp_path: Path) -> None:
 def test_group_commit_moves_generation_and_files_together(tmp_path: Path) -> None:
     with Catalog(f"sqlite:///{tmp_path / 'c.sqlite'}") as catalog:
         cam = catalog.camera("k", "M", "m", None)
-        group = catalog.group(cam.id, "rgb", 10, 20, 3, 8, "short")
-        assert catalog.group(cam.id, "rgb", 10, 20, 3, 8, "short").id == group.id
-        assert catalog.group(cam.id, "rgb", 20, 10, 3, 8, "short").id != group.id  # rotated array: another group
-        assert catalog.group(cam.id, "rgb", 10, 20, 3, 8, "long").id != group.id  # another exposure class
+        group = catalog.group(cam.id, "rgb", 10, 20, 3, 8, "short", "2021")
+        assert catalog.group(cam.id, "rgb", 10, 20, 3, 8, "short", "2021").id == group.id
+        rotated = catalog.group(cam.id, "rgb", 20, 10, 3, 8, "short", "2021")
+        assert rotated.id != group.id  # rotated array: another group
+        assert catalog.group(cam.id, "rgb", 10, 20, 3, 8, "long", "2021").id != group.id  # another exposure class
+        assert catalog.group(cam.id, "rgb", 10, 20, 3, 8, "short", "2022").id != group.id  # another period
         catalog.commit_group(group.id, 5, 1, [{"path": f"/{i}.jpg", "status": INGESTED} for i in range(5)])
         stored = catalog.get_group(group.id)
         assert (stored.n, stored.generation) == (5, 1)
         assert len(catalog.files(INGESTED)) == 5
 
 
-def test_upgrading_a_store_from_before_exposure_classes_keeps_its_groups(tmp_path: Path) -> None:
+def test_upgrading_a_store_from_before_exposure_classes_and_periods_keeps_its_groups(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'c.sqlite'}"
     old = Catalog.__new__(Catalog)
     old.engine = create_engine(url)
@@ -69,5 +71,5 @@ def test_upgrading_a_store_from_before_exposure_classes_keeps_its_groups(tmp_pat
     old.close()
     with Catalog(url) as catalog:
         group = catalog.get_group(7)
-        assert (group.exposure, group.n, group.generation) == ("all", 3, 2)
-        assert catalog.group(1, "raw", 10, 20, 1, 16, "long").id != 7
+        assert (group.exposure, group.period, group.n, group.generation) == ("all", "all", 3, 2)
+        assert catalog.group(1, "raw", 10, 20, 1, 16, "long", "2021").id != 7

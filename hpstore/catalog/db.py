@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -17,13 +18,28 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, null, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ..errors import CatalogError
 from ..faults import checkpoint
 from .models import INGESTED, Camera, File, Group
+
+
+@dataclass(frozen=True)
+class Photo:
+    """An ingested file as the time-aware queries need it."""
+
+    id: int
+    path: str
+    hash: str | None
+    group_id: int | None
+    capture_time: dt.datetime | None
+    exposure_time: float | None
+    iso: float | None
+    standouts: bytes | None
+
 
 _CHUNK = 500  # rows per IN (...) lookup: far below SQLite's 32k variable limit
 
@@ -204,9 +220,11 @@ class Catalog:
         channels: int,
         bits: int,
         exposure: str,
+        period: str,
         **details: Any,
     ) -> Group:
-        """The state group of a camera, source, geometry and exposure class, created on first sight."""
+        """The state group of a camera, source, geometry, exposure class and period, created on first
+        sight."""
         where = (
             (Group.camera_id == camera_id)
             & (Group.source == source)
@@ -215,6 +233,7 @@ class Catalog:
             & (Group.channels == channels)
             & (Group.bits == bits)
             & (Group.exposure == exposure)
+            & (Group.period == period)
         )
         with self.read() as s:
             found = s.scalars(select(Group).where(where)).first()
@@ -231,6 +250,7 @@ class Catalog:
                     channels=channels,
                     bits=bits,
                     exposure=exposure,
+                    period=period,
                     n=0,
                     generation=0,
                     **details,
@@ -252,6 +272,18 @@ class Catalog:
                 if gid is not None and w is not None:
                     out.setdefault(gid, []).append(float(w))
         return out
+
+    def photos(self, group_ids: Iterable[int], *, standouts: bool = False) -> list[Photo]:
+        """The ingested files of some groups in capture order (undated last), with their sparse evidence
+        when asked."""
+        blob = File.standouts if standouts else null()
+        stmt = select(
+            File.id, File.path, File.hash, File.group_id, File.capture_time, File.exposure_time, File.iso, blob
+        ).where(File.group_id.in_(list(group_ids)), File.status == INGESTED)
+        with self.read() as s:
+            rows = [Photo(*row) for row in s.execute(stmt)]
+        rows.sort(key=lambda p: (p.capture_time is None, p.capture_time or dt.datetime.min, p.path))
+        return rows
 
     def cameras(self) -> list[Camera]:
         with self.read() as s:

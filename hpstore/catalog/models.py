@@ -10,6 +10,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -51,8 +52,9 @@ class Camera(Base):
 
 
 class Group(Base):
-    """One accumulated state: a camera, a source (``raw`` mosaic or developed ``rgb``), one geometry and one
-    exposure class (``short``/``long``, see ``hpstore.exposure``; ``all`` in stores made before the split).
+    """One accumulated state: a camera, a source (``raw`` mosaic or developed ``rgb``), one geometry, one
+    exposure class (``short``/``long``, see ``hpstore.exposure``; ``all`` in stores made before the split)
+    and one calendar period of capture dates (see ``hpstore.periods``; ``all`` before periods existed).
 
     ``generation`` names the Zarr arrays that hold the committed state; ``n`` is the number of frames in it.
     """
@@ -60,7 +62,15 @@ class Group(Base):
     __tablename__ = "groups"
     __table_args__ = (
         UniqueConstraint(
-            "camera_id", "source", "height", "width", "channels", "bits", "exposure", name="uq_groups_geometry"
+            "camera_id",
+            "source",
+            "height",
+            "width",
+            "channels",
+            "bits",
+            "exposure",
+            "period",
+            name="uq_groups_geometry",
         ),
     )
 
@@ -72,6 +82,7 @@ class Group(Base):
     channels: Mapped[int] = mapped_column(Integer)
     bits: Mapped[int] = mapped_column(Integer)
     exposure: Mapped[str] = mapped_column(String(8), server_default="all")
+    period: Mapped[str] = mapped_column(String(16), server_default="all")
     pattern: Mapped[str | None] = mapped_column(String(64))
     black_level: Mapped[float | None] = mapped_column(Float)
     white_level: Mapped[float | None] = mapped_column(Float)
@@ -102,3 +113,4 @@ class File(Base):
     exposure_time: Mapped[float | None] = mapped_column(Float)
     iso: Mapped[float | None] = mapped_column(Float)
     seen_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    standouts: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)  # see hpstore.standouts

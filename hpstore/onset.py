@@ -1,0 +1,138 @@
+"""When a defect was first and last seen, from the photos' sparse evidence (``hpstore.standouts``).
+
+A defect stands out in the photos that can show it: a stuck, dead or partially stuck pixel in most of them,
+a hot pixel in long exposures and dark scenes only. Before it appeared it stands out at most by chance (a
+star or a glint on that very photosite). So, over the photos that can show it, in capture order, the
+evidence is a sequence of 0/1 whose rate jumps at the onset: the onset is the split that best explains the
+sequence as two rates (a Bernoulli change point, taken only when the likelihood ratio says the jump is
+real), and ``first_seen`` is the first photo at or after it in which the pixel stood out; ``last_seen`` the
+last photo in which it did. Ingest order does not matter: the photos are ordered by capture time here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .catalog import Photo
+from .standouts import Standouts
+
+MIN_HITS = 2  # photos a pixel must stand out in before it has a first_seen
+MIN_LLR = 6.0  # log-likelihood gain of a change point over one rate before the split is believed
+_DARK_KINDS = ("hot", "warm")
+
+
+@dataclass(frozen=True)
+class Target:
+    """The samples (flat indices into a frame) that count as one defect's evidence, and its sign: +1 for
+    a pixel brighter than its neighbours, -1 for a darker one."""
+
+    index: np.ndarray
+    sign: int
+    dark: bool  # a dark-current defect: only photos with enough dark weight can show it
+
+
+@dataclass(frozen=True)
+class Seen:
+    first: dt.datetime | None
+    last: dt.datetime | None
+    photos: int  # photos in which it stood out
+    onset_index: int | None  # position of ``first`` among the photos in capture order
+
+
+def target(row: int, col: int, shape: tuple[int, int, int], *, source: str, sign: int, dark: bool) -> Target:
+    """The samples of a defect at (row, col): the photosite on RAW; on developed images every channel of
+    the pixel and of its 8 neighbours, since a JPEG defect's peak may sit one pixel off."""
+    height, width, channels = shape
+    reach = 1 if source == "rgb" else 0
+    rr = np.arange(max(0, row - reach), min(height, row + reach + 1))
+    cc = np.arange(max(0, col - reach), min(width, col + reach + 1))
+    grid = (rr[:, None, None] * width + cc[None, :, None]) * channels + np.arange(channels)[None, None, :]
+    return Target(np.sort(grid.reshape(-1)), sign, dark)
+
+
+def _weight(photo: Photo) -> float:
+    if not photo.exposure_time or photo.exposure_time <= 0:
+        return 0.0
+    return photo.exposure_time * (photo.iso or 100.0) / 100.0
+
+
+def hits(photos: Sequence[Photo], targets: Sequence[Target]) -> np.ndarray:
+    """(photos, targets) array of the excess (DN) with which each target stood out in each photo, 0 where
+    it did not."""
+    out = np.zeros((len(photos), len(targets)), np.float32)
+    if not targets:
+        return out
+    keys = np.concatenate([t.index for t in targets])
+    owner = np.concatenate([np.full(len(t.index), i) for i, t in enumerate(targets)])
+    order = np.argsort(keys, kind="stable")
+    keys, owner = keys[order], owner[order]
+    signs = np.array([t.sign for t in targets])
+    for p, photo in enumerate(photos):
+        if not photo.standouts:
+            continue
+        found = Standouts.unpack(photo.standouts)
+        at = np.searchsorted(keys, found.index)
+        inside = at < len(keys)
+        at, index, excess = at[inside], found.index[inside], found.excess[inside]
+        match = keys[at] == index
+        # One sample may belong to several targets (neighbouring JPEG defects): walk the run of equal keys.
+        for a, e in zip(at[match], excess[match], strict=True):
+            k = a  # searchsorted gives the first of the equal keys
+            while k < len(keys) and keys[k] == keys[a]:
+                t = owner[k]
+                if np.sign(e) == signs[t] and abs(e) > abs(out[p, t]):
+                    out[p, t] = e
+                k += 1
+    return out
+
+
+def _bernoulli(k: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Log-likelihood of k successes in n trials at the MLE rate (0 log 0 = 0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(n > 0, k / np.maximum(n, 1), 0.0)
+        a = np.where(k > 0, k * np.log(np.where(p > 0, p, 1.0)), 0.0)
+        b = np.where(n - k > 0, (n - k) * np.log(np.where(p < 1, 1 - p, 1.0)), 0.0)
+    return np.asarray(a + b)
+
+
+def change_point(seq: np.ndarray) -> int:
+    """Index where a 0/1 sequence's rate jumps up (0 when one rate explains it as well)."""
+    n = len(seq)
+    if n < 2:
+        return 0
+    cum = np.concatenate([[0], np.cumsum(seq)])
+    t = np.arange(n + 1)
+    k_total = cum[-1]
+    before = _bernoulli(cum, t)
+    after = _bernoulli(k_total - cum, n - t)
+    rate_up = (k_total - cum) / np.maximum(n - t, 1) > cum / np.maximum(t, 1)
+    score = np.where(rate_up, before + after, -np.inf)
+    best = int(np.argmax(score))
+    gain = score[best] - _bernoulli(np.array([k_total]), np.array([n]))[0]
+    return best if gain >= MIN_LLR else 0
+
+
+def seen(photos: Sequence[Photo], column: np.ndarray, tgt: Target) -> Seen:
+    """First and last sight of one target, given its column of :func:`hits`."""
+    stood = column != 0
+    dated = np.array([p.capture_time is not None for p in photos], bool)
+    stood &= dated
+    if stood.sum() < MIN_HITS:
+        return Seen(None, None, int(stood.sum()), None)
+    able = dated.copy()
+    if tgt.dark:
+        # Photos too short or too bright to show dark current say nothing either way.
+        weights = np.array([_weight(p) for p in photos])
+        floor = np.quantile(weights[stood], 0.1)
+        able &= weights >= floor
+    able |= stood
+    positions = np.flatnonzero(able)
+    split = change_point(stood[positions].astype(np.int64))
+    later = positions[split:][stood[positions[split:]]]
+    first = int(later[0]) if later.size else int(np.flatnonzero(stood)[0])
+    last = int(np.flatnonzero(stood)[-1])
+    return Seen(photos[first].capture_time, photos[last].capture_time, int(stood.sum()), first)
