@@ -14,9 +14,13 @@ import typer
 
 from hpstore import query as q
 from hpstore.analysis import KINDS, MIN_SCORE
+from hpstore.chart import plot_timeline
 from hpstore.check import check as run_check
 from hpstore.demo import run_demo
 from hpstore.errors import BadArgument, HpstoreError, Interrupted
+from hpstore.history import history as run_history
+from hpstore.history import parse_sensor
+from hpstore.history import timeline as run_timeline
 from hpstore.ingest import ingest as run_ingest
 from hpstore.settings import Settings, load_settings
 
@@ -100,6 +104,15 @@ def ingest(
         bool,
         typer.Option("--wait/--no-wait", help="If another ingest is writing the store: wait for it, or refuse."),
     ] = True,
+    period: Annotated[
+        str | None,
+        typer.Option(
+            help="Calendar period of the states new photos go to: year, quarter or month (default: "
+            "$HPSTORE_PERIOD, else year). Finer periods answer --since/--until without re-reading photos "
+            "and cost one dense state per period.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Add photos (JPEG, PNG, TIFF, and RAW files LibRaw reads) to the store.
 
@@ -113,7 +126,7 @@ def ingest(
     """
     if fmt not in ("text", "json"):
         fail("--format must be text or json", 2)
-    settings = call(ctx, ctx.obj.settings, workers=workers)
+    settings = call(ctx, ctx.obj.settings, workers=workers, period=period)
     with IngestView(quiet or fmt == "json") as view:
         report = call(ctx, run_ingest, paths, settings, on_event=view, wait=wait)
     if fmt == "json":
@@ -140,7 +153,11 @@ QUERY_COLUMNS = [
     "z_long",
     "dark_rate",
     "confidence",
+    "first_seen",
+    "last_seen",
 ]
+SINCE_HELP = "Only photos captured from this date on: YYYY, YYYY-MM or YYYY-MM-DD."
+UNTIL_HELP = "Only photos captured up to this date, inclusive: YYYY, YYYY-MM or YYYY-MM-DD (2021 = end of 2021)."
 
 
 @app.command()
@@ -151,6 +168,8 @@ def query(
     top: Annotated[int, typer.Option(min=1, help="How many pixels to list.")] = 20,
     min_score: Annotated[float, typer.Option(help="Only pixels scoring at least this (robust z).")] = MIN_SCORE,
     kind: Annotated[str | None, typer.Option(help=f"Only this class: {', '.join(KINDS)}.")] = None,
+    since: Annotated[str | None, typer.Option(help=SINCE_HELP, show_default=False)] = None,
+    until: Annotated[str | None, typer.Option(help=UNTIL_HELP, show_default=False)] = None,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
 ) -> None:
     """Rank suspicious pixels, best first, one entry per defect, with its class and a confidence.
@@ -160,9 +179,22 @@ def query(
     rank high and dark or static scene areas and stars do not. Classes: hot and warm (dark current,
     fitted against exposure time x ISO), stuck, dead, partial (fixed offset), bad_column, bad_row.
     Coordinates are (row, col) of the stored array, EXIF orientation not applied.
+
+    Each defect carries first_seen and last_seen: the capture times of the first and last photo in which
+    it stood out. --since/--until rank as the photos captured in that window would (a window that cuts a
+    store period re-reads that period's photos from disk).
     """
     rows = call(
-        ctx, q.query, ctx.obj.settings(), camera=camera, source=source, top=top, min_score=min_score, kind=kind
+        ctx,
+        q.query,
+        ctx.obj.settings(),
+        camera=camera,
+        source=source,
+        top=top,
+        min_score=min_score,
+        kind=kind,
+        since=since,
+        until=until,
     )
     print_rows(rows, QUERY_COLUMNS, fmt)
 
@@ -195,6 +227,88 @@ def show(
                 f"mean"
                 f" {k['mean']:.4g} vs {k['neighbour_mean']:.4g}, spread {k['std']:.4g} vs {k['neighbour_std']:.4g}"
             )
+
+
+HISTORY_COLUMNS = [
+    "source",
+    "period",
+    "photos",
+    "long_photos",
+    "stood_out",
+    "excess_mean",
+    "mean",
+    "std",
+    "neighbour_mean",
+    "neighbour_std",
+    "z_mean",
+]
+
+
+@app.command()
+def history(
+    ctx: typer.Context,
+    camera: Annotated[str, typer.Option(help="Camera id, serial, or text of its make/model.", show_default=False)],
+    pixel: Annotated[str, typer.Option(help="ROW,COL of the stored array.", show_default=False)],
+    period: Annotated[str, typer.Option(help="year, quarter or month.")] = "month",
+    source: Annotated[str | None, typer.Option(help="raw or rgb (default: both).")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
+) -> None:
+    """One pixel over time, per period: its photos, in how many it stood out from its neighbours and by
+    how much (DN), and its mean and spread against its neighbourhood.
+
+    The mean and spread come from the store's dense state, kept per year unless ingest used a finer
+    --period; at finer periods only the per-photo evidence is shown.
+    """
+    rows = call(ctx, run_history, ctx.obj.settings(), camera=camera, pixel=pixel, period=period, source=source)
+    print_rows(rows, HISTORY_COLUMNS, fmt)
+
+
+@app.command()
+def timeline(
+    ctx: typer.Context,
+    camera: Annotated[str, typer.Option(help="Camera id, serial, or text of its make/model.", show_default=False)],
+    period: Annotated[str, typer.Option(help="year, quarter or month.")] = "year",
+    source: Annotated[str | None, typer.Option(help="raw or rgb (default: raw when there is any).")] = None,
+    sensor_size: Annotated[
+        str | None, typer.Option(help="Sensor WIDTHxHEIGHT in mm, e.g. 23.5x15.6, for defects per mm².")
+    ] = None,
+    top: Annotated[int, typer.Option(min=1, help="Most defects to date.")] = 500,
+    min_score: Annotated[float, typer.Option(help="Only defects scoring at least this.")] = MIN_SCORE,
+    plot: Annotated[Path | None, typer.Option(help="Also draw the timeline as a PNG chart here.")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
+) -> None:
+    """How a camera's sensor ages: defects present per period by class, new defects per year, and new
+    defects per year per megapixel (and per mm² with --sensor-size)."""
+    sensor = call(ctx, parse_sensor, sensor_size)
+    result = call(
+        ctx,
+        run_timeline,
+        ctx.obj.settings(),
+        camera=camera,
+        period=period,
+        source=source,
+        sensor_mm=sensor,
+        top=top,
+        min_score=min_score,
+    )
+    if plot is not None:
+        call(ctx, plot_timeline, result, plot)
+    if fmt is Format.json:
+        print(json.dumps(result, indent=2))
+        return
+    periods = result["periods"]
+    table = [{**r, "by_class": ", ".join(f"{k} {v}" for k, v in sorted(r["by_class"].items()))} for r in periods]
+    print_rows(table, ["period", "photos", "present", "new", "by_class"], fmt)
+    if fmt is Format.table:
+        r, per_mm2 = result, result["new_per_year_per_mm2"]
+        print(
+            f"{r['camera']} {r['source']} {r['geometry']} ({r['megapixels']:.3g} MP): "
+            f"{r['defects']} defects, {r['at_start']} there from the start, "
+            f"{r['new_per_year']:.3g} new per year = {r['new_per_year_per_megapixel']:.3g} per year per MP"
+            + (f" = {per_mm2:.3g} per year per mm²" if per_mm2 is not None else "")
+        )
+        if plot is not None:
+            print(f"chart written to {plot}")
 
 
 @app.command()

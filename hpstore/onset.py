@@ -22,13 +22,14 @@ from .standouts import Standouts
 
 MIN_HITS = 2  # photos a pixel must stand out in before it has a first_seen
 MIN_LLR = 6.0  # log-likelihood gain of a change point over one rate before the split is believed
-_DARK_KINDS = ("hot", "warm")
+SLACK = 3.0  # log-likelihood within which an earlier split is as good
+ABLE_MARGIN = 2.0  # a photo can show a defect when its typical excess is this many times the photo's bar
 
 
 @dataclass(frozen=True)
 class Target:
     """The samples (flat indices into a frame) that count as one defect's evidence, and its sign: +1 for
-    a pixel brighter than its neighbours, -1 for a darker one."""
+    a pixel brighter than its neighbours, -1 for a darker one, 0 for either."""
 
     index: np.ndarray
     sign: int
@@ -54,18 +55,27 @@ def target(row: int, col: int, shape: tuple[int, int, int], *, source: str, sign
     return Target(np.sort(grid.reshape(-1)), sign, dark)
 
 
-def _weight(photo: Photo) -> float:
+def weight(photo: Photo) -> float:
     if not photo.exposure_time or photo.exposure_time <= 0:
         return 0.0
     return photo.exposure_time * (photo.iso or 100.0) / 100.0
 
 
-def hits(photos: Sequence[Photo], targets: Sequence[Target]) -> np.ndarray:
-    """(photos, targets) array of the excess (DN) with which each target stood out in each photo, 0 where
-    it did not."""
+@dataclass(frozen=True)
+class Hits:
+    """``excess[photo, target]``: how far (DN) each target stood out in each photo, 0 where it did not;
+    ``threshold[photo]``: how far a value had to stand out in that photo (inf without evidence)."""
+
+    excess: np.ndarray
+    threshold: np.ndarray
+
+
+def hits(photos: Sequence[Photo], targets: Sequence[Target]) -> Hits:
+    """Where each target stood out among ``photos``."""
     out = np.zeros((len(photos), len(targets)), np.float32)
+    threshold = np.full(len(photos), np.inf)
     if not targets:
-        return out
+        return Hits(out, threshold)
     keys = np.concatenate([t.index for t in targets])
     owner = np.concatenate([np.full(len(t.index), i) for i, t in enumerate(targets)])
     order = np.argsort(keys, kind="stable")
@@ -75,6 +85,7 @@ def hits(photos: Sequence[Photo], targets: Sequence[Target]) -> np.ndarray:
         if not photo.standouts:
             continue
         found = Standouts.unpack(photo.standouts)
+        threshold[p] = found.threshold
         at = np.searchsorted(keys, found.index)
         inside = at < len(keys)
         at, index, excess = at[inside], found.index[inside], found.excess[inside]
@@ -84,10 +95,10 @@ def hits(photos: Sequence[Photo], targets: Sequence[Target]) -> np.ndarray:
             k = a  # searchsorted gives the first of the equal keys
             while k < len(keys) and keys[k] == keys[a]:
                 t = owner[k]
-                if np.sign(e) == signs[t] and abs(e) > abs(out[p, t]):
+                if (signs[t] == 0 or np.sign(e) == signs[t]) and abs(e) > abs(out[p, t]):
                     out[p, t] = e
                 k += 1
-    return out
+    return Hits(out, threshold)
 
 
 def _bernoulli(k: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -113,23 +124,31 @@ def change_point(seq: np.ndarray) -> int:
     score = np.where(rate_up, before + after, -np.inf)
     best = int(np.argmax(score))
     gain = score[best] - _bernoulli(np.array([k_total]), np.array([n]))[0]
-    return best if gain >= MIN_LLR else 0
+    if gain < MIN_LLR:
+        return 0
+    # The earliest split nearly as likely: one photo that missed just after the onset (texture next to the
+    # pixel, a noisy frame) must not push the onset past the photos that did show it.
+    return int(np.flatnonzero(score >= score[best] - SLACK)[0])
 
 
-def seen(photos: Sequence[Photo], column: np.ndarray, tgt: Target) -> Seen:
-    """First and last sight of one target, given its column of :func:`hits`."""
-    stood = column != 0
+def seen(photos: Sequence[Photo], found: Hits, column: int, tgt: Target) -> Seen:
+    """First and last sight of one target, the ``column`` of :func:`hits`."""
+    excess = np.abs(found.excess[:, column].astype(np.float64))
     dated = np.array([p.capture_time is not None for p in photos], bool)
-    stood &= dated
+    stood = (excess > 0) & dated
     if stood.sum() < MIN_HITS:
         return Seen(None, None, int(stood.sum()), None)
-    able = dated.copy()
+    # Which photos could have shown it: those where its typical excess clears the photo's threshold well
+    # (scene texture next to it can hide a marginal one). Dark current scales with the dark weight; an
+    # offset does not.
     if tgt.dark:
-        # Photos too short or too bright to show dark current say nothing either way.
-        weights = np.array([_weight(p) for p in photos])
-        floor = np.quantile(weights[stood], 0.1)
-        able &= weights >= floor
-    able |= stood
+        weights = np.array([weight(p) for p in photos])
+        usable = stood & (weights > 0)
+        rate = float(np.median(excess[usable] / weights[usable])) if usable.any() else 0.0
+        expected = rate * weights
+    else:
+        expected = np.full(len(photos), float(np.median(excess[stood])))
+    able = (dated & (expected >= ABLE_MARGIN * found.threshold)) | stood
     positions = np.flatnonzero(able)
     split = change_point(stood[positions].astype(np.int64))
     later = positions[split:][stood[positions[split:]]]

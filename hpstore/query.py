@@ -84,8 +84,8 @@ def _onsets(store: Store, fs: FamilyState, family: list[Group], found: list[Cand
     ]
     counted = {p.id for p in fs.photos}
     photos = [p for p in store.catalog.photos([g.id for g in family], standouts=True) if p.id in counted]
-    table = onset.hits(photos, targets)
-    sights = iter([onset.seen(photos, table[:, i], t) for i, t in enumerate(targets)])
+    found_hits = onset.hits(photos, targets)
+    sights = iter([onset.seen(photos, found_hits, i, t) for i, t in enumerate(targets)])
     return [next(sights) if c.row is not None and c.col is not None else None for c in found]
 
 
@@ -230,6 +230,21 @@ def parse_pixel(text: str) -> tuple[int, int]:
     return row, col
 
 
+def one_camera(store: Store, selector: str) -> Camera:
+    """The one camera ``selector`` names; an error when it names none or several."""
+    found = select_cameras(store.catalog.cameras(), selector)
+    if len(found) > 1:
+        names = ", ".join(camera_label(c) for c in found)
+        raise BadArgument(f"--camera {selector!r} matches {len(found)} cameras ({names}): give a serial or id")
+    return found[0]
+
+
+def pixel_window(row: int, col: int, group: Group) -> tuple[slice, slice]:
+    """The rows and columns of state needed to explain one pixel with the ranking's own z-scores."""
+    period, _ = geometry(group.source, group.pattern)
+    return _window(row, group.height, TILE * period), _window(col, group.width, TILE * period)
+
+
 def _window(index: int, size: int, span: int) -> slice:
     # The pixel's tile and one tile either side, aligned with the tiles the ranking uses, so the z-scores
     # shown are the ranking's own without reading the whole state.
@@ -242,11 +257,7 @@ def show(settings: Settings, *, camera: str, pixel: str, source: str | None = No
     its class and why."""
     row, col = parse_pixel(pixel)
     with Store(settings, create=False) as store:
-        found = select_cameras(store.catalog.cameras(), camera)
-        if len(found) > 1:
-            names = ", ".join(camera_label(c) for c in found)
-            raise BadArgument(f"--camera {camera!r} matches {len(found)} cameras ({names}): give a serial or id")
-        cam = found[0]
+        cam = one_camera(store, camera)
         out: list[dict[str, Any]] = []
         for family in families(store.catalog.groups([cam.id])):
             group = family[0]
@@ -254,8 +265,7 @@ def show(settings: Settings, *, camera: str, pixel: str, source: str | None = No
                 continue
             if row >= group.height or col >= group.width:
                 continue
-            period, _ = geometry(group.source, group.pattern)
-            rows, cols = _window(row, group.height, TILE * period), _window(col, group.width, TILE * period)
+            rows, cols = pixel_window(row, col, group)
             fs = family_state(store, family, rows, cols, keep=True)
             if fs is None:
                 continue

@@ -522,6 +522,7 @@ def write_archive(
     bursts: Sequence[tuple[int, int]] = (),
     dark_frames: Collection[int] = (),
     stars: bool = False,
+    times: Sequence[datetime.datetime] | None = None,
 ) -> Archive:
     """Simulate ``shots`` captures and write one file per shot and format.
 
@@ -556,6 +557,8 @@ def write_archive(
         Shots taken with the lens cap on: exposures of 1-30 s, no scene, only noise and defects.
     stars : bool
         Night scenes have stars (see :func:`render_mosaic`).
+    times : sequence of datetime.datetime, optional
+        Capture time of each shot, in capture order; replaces ``start`` and ``interval``.
 
     Returns
     -------
@@ -565,6 +568,8 @@ def write_archive(
     unknown = set(formats) - set(FORMATS)
     if unknown:
         raise ValueError(f"unknown formats {sorted(unknown)}; choose from {FORMATS}")
+    if times is not None and len(times) != shots:
+        raise ValueError(f"{len(times)} capture times for {shots} shots")
     directory = pathlib.Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     written = []
@@ -578,7 +583,8 @@ def write_archive(
             exposure_time = _exposure(rng, 1.0, 30.0)
         portrait = portrait_every > 0 and index % portrait_every == portrait_every - 1
         paths = {fmt: directory / f"{camera.model}_{index:05d}.{fmt}" for fmt in formats}
-        shot = Shot(index, start + index * interval, exposure_time, iso, paths, 6 if portrait else 1)
+        when = times[index] if times is not None else start + index * interval
+        shot = Shot(index, when, exposure_time, iso, paths, 6 if portrait else 1)
         mosaic = render_mosaic(
             camera, defects, index, exposure_time, iso, rng,
             scene_rng=scene_rng, stars=stars, dark=index in dark_frames,
