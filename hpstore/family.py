@@ -176,7 +176,13 @@ def family_state(
             if cover == "all":
                 part = committed_state(store, g, rows, cols)
             else:
-                part = reread(by_group[g.id], shape, rows, cols)
+                try:
+                    part = reread(by_group[g.id], shape, rows, cols)
+                except WindowError as err:
+                    raise WindowError(
+                        f"{err}; the date window cuts period {g.period}, whose photos must be read again: "
+                        "restore the file, or give --since/--until on a period boundary (e.g. --until 2021)"
+                    ) from err
             if merged is None:
                 merged = part
             else:

@@ -42,6 +42,7 @@ class Seen:
     last: dt.datetime | None
     photos: int  # photos in which it stood out
     onset_index: int | None  # position of ``first`` among the photos in capture order
+    appeared: bool = False  # the evidence switches on partway (a change point), rather than being there all along
 
 
 def target(row: int, col: int, shape: tuple[int, int, int], *, source: str, sign: int, dark: bool) -> Target:
@@ -154,4 +155,4 @@ def seen(photos: Sequence[Photo], found: Hits, column: int, tgt: Target) -> Seen
     later = positions[split:][stood[positions[split:]]]
     first = int(later[0]) if later.size else int(np.flatnonzero(stood)[0])
     last = int(np.flatnonzero(stood)[-1])
-    return Seen(photos[first].capture_time, photos[last].capture_time, int(stood.sum()), first)
+    return Seen(photos[first].capture_time, photos[last].capture_time, int(stood.sum()), first, split > 0)

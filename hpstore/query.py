@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import func, select
 
-from . import onset, periods
+from . import periods
 from .analysis import (
     KINDS,
     MIN_SCORE,
@@ -20,17 +20,15 @@ from .analysis import (
     explain,
     geometry,
     long_z,
-    rank,
 )
 from .catalog import INGESTED, STATUSES, Camera, File, Group
+from .defects import family_defects
 from .errors import BadArgument, CameraNotFound
-from .family import FamilyState, Window, families, family_state
-from .kinds import Candidate
+from .family import Window, families, family_state
 from .settings import Settings
 from .store import Store
 
 SOURCES = ("raw", "rgb")
-DARK = ("hot", "warm")  # classes that only long exposures and dark scenes show
 
 
 def camera_label(camera: Camera) -> str:
@@ -71,24 +69,6 @@ def window_of(since: str | None, until: str | None) -> Window:
     return window
 
 
-def _onsets(store: Store, fs: FamilyState, family: list[Group], found: list[Candidate]) -> list[onset.Seen | None]:
-    """first/last sight of each point defect in ``found`` (None for lines), from the photos counted."""
-    group = family[0]
-    shape = (group.height, group.width, group.channels)
-    targets = [
-        onset.target(
-            c.row, c.col, shape, source=group.source, sign=1 if c.z_mean >= 0 else -1, dark=c.kind in DARK
-        )
-        for c in found
-        if c.row is not None and c.col is not None
-    ]
-    counted = {p.id for p in fs.photos}
-    photos = [p for p in store.catalog.photos([g.id for g in family], standouts=True) if p.id in counted]
-    found_hits = onset.hits(photos, targets)
-    sights = iter([onset.seen(photos, found_hits, i, t) for i, t in enumerate(targets)])
-    return [next(sights) if c.row is not None and c.col is not None else None for c in found]
-
-
 def _date(when: dt.datetime | None) -> str | None:
     return when.isoformat() if when else None
 
@@ -123,21 +103,16 @@ def query(
             group = family[0]
             if sum(g.n for g in family) < 2 or (source and group.source != source):
                 continue
-            fs = family_state(store, family, window=window)
-            if fs is None or fs.n < 2:
-                continue
             cam = cameras[group.camera_id]
-            found = rank(
-                fs.state,
-                source=group.source,
-                pattern=group.pattern,
+            for f in family_defects(
+                store,
+                family,
+                window=window,
                 levels=levels_of(group),
                 top=top,
                 min_score=min_score,
                 kinds=None if kind is None else {kind},
-                classes=fs.classes,
-            )
-            for cand, sight in zip(found, _onsets(store, fs, family, found), strict=True):
+            ):
                 results.append(
                     {
                         "camera": camera_label(cam),
@@ -148,10 +123,11 @@ def query(
                         "group": group.id,
                         "groups": [g.id for g in family],
                         "geometry": f"{group.width}x{group.height}",
-                        **cand.as_dict(),
-                        "first_seen": _date(sight.first) if sight else None,
-                        "last_seen": _date(sight.last) if sight else None,
-                        "seen_in": sight.photos if sight else None,
+                        **f.candidate.as_dict(),
+                        "first_seen": _date(f.seen.first) if f.seen else None,
+                        "last_seen": _date(f.seen.last) if f.seen else None,
+                        "seen_in": f.seen.photos if f.seen else None,
+                        "latest_period": f.latest,
                     }
                 )
     results.sort(key=lambda r: -r["score"])

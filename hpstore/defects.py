@@ -1,0 +1,124 @@
+"""A family's defects over a date window: ranked, completed from its latest period, and dated.
+
+The ranking of all photos in the window finds defects that were there most of the time. A defect that
+appeared late is diluted by the photos taken before it, and its class reads wrong: a pixel that froze a
+year ago looks like a fixed offset over ten years. So the latest period inside the window is ranked on its
+own as well: its defects that the whole window missed are added, and a defect that appeared before the
+latest period began takes its class from it (photos after its onset only). Each point defect is then dated
+by its first and last sighting (``hpstore.onset``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from . import onset, periods
+from .analysis import rank
+from .catalog import Group
+from .family import FamilyState, Window, family_state
+from .kinds import Candidate, Levels
+from .store import Store
+
+DARK = ("hot", "warm")  # classes that only long exposures and dark scenes show
+
+
+@dataclass(frozen=True)
+class Found:
+    candidate: Candidate
+    seen: onset.Seen | None
+    latest: bool  # found or classified in the latest period alone
+
+
+def _latest_window(fs: FamilyState, family: list[Group], window: Window) -> Window | None:
+    """The part of ``window`` in the period of its last photo, when the window spans more than that."""
+    dated = [p for p in fs.photos if p.capture_time is not None]
+    if not dated:
+        return None
+    by_id = {g.id: g for g in family}
+    last = dated[-1]
+    group = by_id.get(last.group_id) if last.group_id is not None else None
+    span = periods.span(group.period) if group is not None else None
+    if span is None:
+        return None
+    first = dated[0].capture_time
+    assert first is not None
+    if first >= span[0]:
+        return None  # one period only: the whole window is its latest period
+    since = max(span[0], window.since) if window.since else span[0]
+    return Window(since, window.until)
+
+
+def _same(a: Candidate, b: Candidate, reach: int) -> bool:
+    if a.row is None or b.row is None or a.col is None or b.col is None:
+        return a.kind == b.kind and a.row == b.row and a.col == b.col
+    return abs(a.row - b.row) <= reach and abs(a.col - b.col) <= reach
+
+
+def _onsets(
+    store: Store, fs: FamilyState, family: list[Group], found: Sequence[Candidate]
+) -> list[onset.Seen | None]:
+    """First and last sight of each point defect in ``found`` (None for lines), among the photos counted."""
+    group = family[0]
+    shape = (group.height, group.width, group.channels)
+    points = [c for c in found if c.row is not None and c.col is not None]
+    targets = [
+        onset.target(c.row, c.col, shape, source=group.source, sign=-1 if c.z_mean < 0 else 1, dark=c.kind in DARK)
+        for c in points
+        if c.row is not None and c.col is not None
+    ]
+    counted = {p.id for p in fs.photos}
+    photos = [p for p in store.catalog.photos([g.id for g in family], standouts=True) if p.id in counted]
+    table = onset.hits(photos, targets)
+    sights = iter([onset.seen(photos, table, i, t) for i, t in enumerate(targets)])
+    return [next(sights) if c.row is not None and c.col is not None else None for c in found]
+
+
+def _appeared_before(seen: onset.Seen | None, latest: Window | None) -> bool:
+    """Whether a defect appeared partway through the window, before its latest period began."""
+    if seen is None or seen.first is None or not seen.appeared or latest is None or latest.since is None:
+        return False
+    return seen.first < latest.since
+
+
+def family_defects(
+    store: Store,
+    family: list[Group],
+    *,
+    window: Window,
+    levels: Levels,
+    top: int,
+    min_score: float,
+    kinds: set[str] | None,
+) -> list[Found]:
+    """The family's ``top`` defects over ``window``, best first, dated."""
+    group = family[0]
+    fs = family_state(store, family, window=window)
+    if fs is None or fs.n < 2:
+        return []
+    kw = {"source": group.source, "pattern": group.pattern, "levels": levels, "min_score": min_score}
+    whole = rank(fs.state, top=top, kinds=kinds, classes=fs.classes, **kw)  # type: ignore[arg-type]
+    sights = _onsets(store, fs, family, whole)
+    latest_window = _latest_window(fs, family, window)
+    latest: list[Candidate] = []
+    if latest_window is not None:
+        recent = family_state(store, family, window=latest_window)
+        if recent is not None and recent.n >= 2:
+            latest = rank(recent.state, top=top, kinds=kinds, classes=recent.classes, **kw)  # type: ignore[arg-type]
+    reach = 1 if group.source == "rgb" else 0
+    out: list[Found] = []
+    used: set[int] = set()
+    for cand, seen in zip(whole, sights, strict=True):
+        match = next((i for i, c in enumerate(latest) if i not in used and _same(c, cand, reach)), None)
+        if match is not None:
+            used.add(match)
+            if _appeared_before(seen, latest_window):
+                # The latest period shows it without the photos from before its onset.
+                out.append(Found(replace(cand, kind=latest[match].kind), seen, latest[match].kind != cand.kind))
+                continue
+        out.append(Found(cand, seen, False))
+    extra = [c for i, c in enumerate(latest) if i not in used]
+    for cand, seen in zip(extra, _onsets(store, fs, family, extra), strict=True):
+        out.append(Found(cand, seen, True))
+    out.sort(key=lambda f: -f.candidate.score)
+    return out[:top]
