@@ -44,8 +44,8 @@ import simplejpeg
 from PIL import Image
 
 from hpstore import stats
-from hpstore.ingest import ingest, ring_size
 from hpstore.family import families, family_state
+from hpstore.ingest import ingest, ring_size
 from hpstore.settings import Settings, load_settings
 from hpstore.simulator import CameraSpec, plant_defects, write_archive
 from hpstore.statestore import StateStore

@@ -21,6 +21,7 @@ from .kinds import Candidate, Levels
 from .store import Store
 
 DARK = ("hot", "warm")  # classes that only long exposures and dark scenes show
+SPARE = 10  # candidates ranked beyond ``top`` to make up for those the per-photo evidence rejects
 
 
 @dataclass(frozen=True)
@@ -97,14 +98,17 @@ def family_defects(
     if fs is None or fs.n < 2:
         return []
     kw = {"source": group.source, "pattern": group.pattern, "levels": levels, "min_score": min_score}
-    whole = rank(fs.state, top=top, kinds=kinds, classes=fs.classes, **kw)  # type: ignore[arg-type]
+    # A few more than asked: some turn out to be scene light of one burst and leave the list.
+    whole = rank(fs.state, top=top + SPARE, kinds=kinds, classes=fs.classes, **kw)  # type: ignore[arg-type]
     sights = _onsets(store, fs, family, whole)
+    kept = [(c, s) for c, s in zip(whole, sights, strict=True) if s is None or not s.scene]
+    whole, sights = [c for c, _ in kept], [s for _, s in kept]
     latest_window = _latest_window(fs, family, window)
     latest: list[Candidate] = []
     if latest_window is not None:
         recent = family_state(store, family, window=latest_window)
         if recent is not None and recent.n >= 2:
-            latest = rank(recent.state, top=top, kinds=kinds, classes=recent.classes, **kw)  # type: ignore[arg-type]
+            latest = rank(recent.state, top=top + SPARE, kinds=kinds, classes=recent.classes, **kw)  # type: ignore[arg-type]
     reach = 1 if group.source == "rgb" else 0
     out: list[Found] = []
     used: set[int] = set()
@@ -119,6 +123,7 @@ def family_defects(
         out.append(Found(cand, seen, False))
     extra = [c for i, c in enumerate(latest) if i not in used]
     for cand, seen in zip(extra, _onsets(store, fs, family, extra), strict=True):
-        out.append(Found(cand, seen, True))
+        if seen is None or not seen.scene:
+            out.append(Found(cand, seen, True))
     out.sort(key=lambda f: -f.candidate.score)
     return out[:top]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
@@ -22,6 +23,8 @@ from .standouts import Standouts
 
 MIN_HITS = 2  # photos a pixel must stand out in before it has a first_seen
 MIN_LLR = 6.0  # log-likelihood gain of a change point over one rate before the split is believed
+MIN_BURST = 3  # photos of a burst, and photos after it, before the burst test speaks
+BURST_SHARE = 0.8  # share of the evidence in one burst that makes it a static scene when later photos miss it
 SLACK = 3.0  # log-likelihood within which an earlier split is as good
 ABLE_MARGIN = 2.0  # a photo can show a defect when its typical excess is this many times the photo's bar
 
@@ -43,6 +46,7 @@ class Seen:
     photos: int  # photos in which it stood out
     onset_index: int | None  # position of ``first`` among the photos in capture order
     appeared: bool = False  # the evidence switches on partway (a change point), rather than being there all along
+    scene: bool = False  # the evidence comes from one burst of a static scene (see :func:`_one_burst`)
 
 
 def target(row: int, col: int, shape: tuple[int, int, int], *, source: str, sign: int, dark: bool) -> Target:
@@ -155,4 +159,20 @@ def seen(photos: Sequence[Photo], found: Hits, column: int, tgt: Target) -> Seen
     later = positions[split:][stood[positions[split:]]]
     first = int(later[0]) if later.size else int(np.flatnonzero(stood)[0])
     last = int(np.flatnonzero(stood)[-1])
-    return Seen(photos[first].capture_time, photos[last].capture_time, int(stood.sum()), first, split > 0)
+    scene = _one_burst(photos, stood, able)
+    return Seen(photos[first].capture_time, photos[last].capture_time, int(stood.sum()), first, split > 0, scene)
+
+
+def _one_burst(photos: Sequence[Photo], stood: np.ndarray, able: np.ndarray) -> bool:
+    """Whether the evidence is a static scene rather than a defect: nearly all of it from one burst (a run of
+    consecutive photos with the same exposure and ISO: a tripod or a tracking mount, where a star or a
+    glint stays on the same pixel), while the photos after the burst that could show a defect do not."""
+    settings = [(p.exposure_time, p.iso) for p in photos]
+    run = np.cumsum([0] + [int(a != b) for a, b in pairwise(settings)])
+    counts = np.bincount(run[stood], minlength=int(run[-1]) + 1) if stood.any() else np.zeros(1, int)
+    burst = int(np.argmax(counts))
+    members = run == burst
+    if members.sum() < MIN_BURST or counts[burst] < BURST_SHARE * stood.sum():
+        return False
+    after = able & ~members & (np.arange(len(photos)) > np.flatnonzero(members)[-1])
+    return bool(after.sum() >= MIN_BURST and stood[after].mean() < 1 - BURST_SHARE)
