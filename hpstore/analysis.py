@@ -16,7 +16,7 @@ static scene area moves its neighbours too and scores nothing, unlike the 2011 s
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numba
@@ -437,6 +437,7 @@ def rank(
     min_score: float = MIN_SCORE,
     kinds: Collection[str] | None = None,
     classes: Sequence[ClassMean] = (),
+    keep_extended: bool = False,
 ) -> list[Candidate]:
     """The ``top`` most suspicious pixels of a group state, best first, one entry per defect.
 
@@ -454,6 +455,9 @@ def rank(
     classes
         The means of the exposure classes ``state`` merges, when the store keeps them apart: a pixel scores
         its long-exposure z-score too, and its class comes from how its excess grows with exposure.
+    keep_extended
+        List candidates whose neighbours share their excess (light in the scene, by the means alone) too,
+        marked ``extended``, for per-photo evidence to judge; by default they are left out.
     """
     if state.n < 2:
         return []
@@ -507,17 +511,20 @@ def rank(
             for reach in (max(abs(r - tr), abs(col - tc)),)
         ):
             continue  # the smear, leak or ringing of a defect already reported
-        if _extended(ev, r, col, c, source, d, long):
+        extended = _extended(ev, r, col, c, source, d, long)
+        if extended and not keep_extended:
             taken.append((r, col, value, c))  # a point of light in the scene: it suppresses its own smear
             continue
         cand = _candidate(
             ev, r, col, c, state.n, source=source, pattern=pattern, levels=levels,
             score=value, z_long=z_long, classes=classes,
         )  # fmt: skip
+        if extended:
+            cand = replace(cand, extended=True)
         taken.append((r, col, cand.score, c))
         if kinds is None or cand.kind in kinds:
             picked.append(cand)
-            if len(picked) >= top:
+            if len(picked) - sum(p.extended for p in picked) >= top:  # marked ones do not use up ``top``
                 break
     return picked
 

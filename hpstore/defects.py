@@ -64,7 +64,15 @@ def _onsets(
     shape = (group.height, group.width, group.channels)
     points = [c for c in found if c.row is not None and c.col is not None]
     targets = [
-        onset.target(c.row, c.col, shape, source=group.source, sign=-1 if c.z_mean < 0 else 1, dark=c.kind in DARK)
+        onset.target(
+            c.row,
+            c.col,
+            shape,
+            source=group.source,
+            sign=-1 if c.z_mean < 0 else 1,
+            dark=c.kind in DARK,
+            total=abs(c.mean - c.neighbour_mean) * c.n,
+        )
         for c in points
         if c.row is not None and c.col is not None
     ]
@@ -73,6 +81,15 @@ def _onsets(
     table = onset.hits(photos, targets)
     sights = iter([onset.seen(photos, table, i, t) for i, t in enumerate(targets)])
     return [next(sights) if c.row is not None and c.col is not None else None for c in found]
+
+
+def _defect(cand: Candidate, seen: onset.Seen | None) -> bool:
+    """Whether the per-photo evidence leaves a candidate a defect: not scene light of one burst or one or
+    two photos; and when its neighbours share its excess (light in the scene, by the means alone), only
+    if it stood out in photos of many different scenes."""
+    if seen is not None and seen.scene:
+        return False
+    return not cand.extended or (seen is not None and seen.persistent)
 
 
 def _appeared_before(seen: onset.Seen | None, latest: Window | None) -> bool:
@@ -97,11 +114,17 @@ def family_defects(
     fs = family_state(store, family, window=window)
     if fs is None or fs.n < 2:
         return []
-    kw = {"source": group.source, "pattern": group.pattern, "levels": levels, "min_score": min_score}
+    kw = {
+        "source": group.source,
+        "pattern": group.pattern,
+        "levels": levels,
+        "min_score": min_score,
+        "keep_extended": True,
+    }
     # A few more than asked: some turn out to be scene light of one burst and leave the list.
     whole = rank(fs.state, top=top + SPARE, kinds=kinds, classes=fs.classes, **kw)  # type: ignore[arg-type]
     sights = _onsets(store, fs, family, whole)
-    kept = [(c, s) for c, s in zip(whole, sights, strict=True) if s is None or not s.scene]
+    kept = [(c, s) for c, s in zip(whole, sights, strict=True) if _defect(c, s)]
     whole, sights = [c for c, _ in kept], [s for _, s in kept]
     latest_window = _latest_window(fs, family, window)
     latest: list[Candidate] = []
@@ -123,7 +146,7 @@ def family_defects(
         out.append(Found(cand, seen, False))
     extra = [c for i, c in enumerate(latest) if i not in used]
     for cand, seen in zip(extra, _onsets(store, fs, family, extra), strict=True):
-        if seen is None or not seen.scene:
+        if _defect(cand, seen):
             out.append(Found(cand, seen, True))
     out.sort(key=lambda f: -f.candidate.score)
     return out[:top]

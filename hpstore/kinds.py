@@ -77,6 +77,7 @@ class Candidate:
     n_long: int | None = None
     dark_rate: float | None = None
     offset: float | None = None
+    extended: bool = False  # its neighbours share its excess; kept because photos show it as a defect
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -23,6 +23,10 @@ from .standouts import Standouts
 
 MIN_HITS = 2  # photos a pixel must stand out in before it has a first_seen
 MIN_LLR = 6.0  # log-likelihood gain of a change point over one rate before the split is believed
+MAX_TRANSIENT = 2  # photos that can make a transient (a star, a glint) ...
+TRANSIENT_SHARE = 0.4  # ... when they hold this share of its excess over all photos
+PERSISTENT_PHOTOS = 5  # photos, in at least ...
+PERSISTENT_RUNS = 3  # ... this many bursts, in which a persistent defect stood out
 MIN_BURST = 3  # photos of a burst, and photos after it, before the burst test speaks
 BURST_SHARE = 0.8  # share of the evidence in one burst that makes it a static scene when later photos miss it
 SLACK = 3.0  # log-likelihood within which an earlier split is as good
@@ -37,6 +41,7 @@ class Target:
     index: np.ndarray
     sign: int
     dark: bool  # a dark-current defect: only photos with enough dark weight can show it
+    total: float = 0.0  # its excess over its neighbours summed over all photos (DN), when known
 
 
 @dataclass(frozen=True)
@@ -46,10 +51,18 @@ class Seen:
     photos: int  # photos in which it stood out
     onset_index: int | None  # position of ``first`` among the photos in capture order
     appeared: bool = False  # the evidence switches on partway (a change point), rather than being there all along
-    scene: bool = False  # the evidence comes from one burst of a static scene (see :func:`_one_burst`)
+    scene: bool = False  # scene light, not a defect: one burst of a static scene, or one or two photos
+    runs: int = 0  # bursts (runs of consecutive photos with one exposure and ISO) in which it stood out
+
+    @property
+    def persistent(self) -> bool:
+        """Standing out in photos of many different scenes: no scene light does that."""
+        return not self.scene and self.photos >= PERSISTENT_PHOTOS and self.runs >= PERSISTENT_RUNS
 
 
-def target(row: int, col: int, shape: tuple[int, int, int], *, source: str, sign: int, dark: bool) -> Target:
+def target(
+    row: int, col: int, shape: tuple[int, int, int], *, source: str, sign: int, dark: bool, total: float = 0.0
+) -> Target:
     """The samples of a defect at (row, col): the photosite on RAW; on developed images every channel of
     the pixel and of its 8 neighbours, since a JPEG defect's peak may sit one pixel off."""
     height, width, channels = shape
@@ -57,7 +70,7 @@ def target(row: int, col: int, shape: tuple[int, int, int], *, source: str, sign
     rr = np.arange(max(0, row - reach), min(height, row + reach + 1))
     cc = np.arange(max(0, col - reach), min(width, col + reach + 1))
     grid = (rr[:, None, None] * width + cc[None, :, None]) * channels + np.arange(channels)[None, None, :]
-    return Target(np.sort(grid.reshape(-1)), sign, dark)
+    return Target(np.sort(grid.reshape(-1)), sign, dark, total)
 
 
 def weight(photo: Photo) -> float:
@@ -136,16 +149,11 @@ def change_point(seq: np.ndarray) -> int:
     return int(np.flatnonzero(score >= score[best] - SLACK)[0])
 
 
-def seen(photos: Sequence[Photo], found: Hits, column: int, tgt: Target) -> Seen:
-    """First and last sight of one target, the ``column`` of :func:`hits`."""
-    excess = np.abs(found.excess[:, column].astype(np.float64))
+def _able(photos: Sequence[Photo], found: Hits, excess: np.ndarray, stood: np.ndarray, tgt: Target) -> np.ndarray:
+    """Which photos could have shown the target: those where its typical excess clears the photo's bar well
+    (scene texture next to it can hide a marginal one). Dark current scales with the dark weight; an offset
+    does not."""
     dated = np.array([p.capture_time is not None for p in photos], bool)
-    stood = (excess > 0) & dated
-    if stood.sum() < MIN_HITS:
-        return Seen(None, None, int(stood.sum()), None)
-    # Which photos could have shown it: those where its typical excess clears the photo's threshold well
-    # (scene texture next to it can hide a marginal one). Dark current scales with the dark weight; an
-    # offset does not.
     if tgt.dark:
         weights = np.array([weight(p) for p in photos])
         usable = stood & (weights > 0)
@@ -153,22 +161,51 @@ def seen(photos: Sequence[Photo], found: Hits, column: int, tgt: Target) -> Seen
         expected = rate * weights
     else:
         expected = np.full(len(photos), float(np.median(excess[stood])))
-    able = (dated & (expected >= ABLE_MARGIN * found.threshold)) | stood
+    return (dated & (expected >= ABLE_MARGIN * found.threshold)) | stood
+
+
+def seen(photos: Sequence[Photo], found: Hits, column: int, tgt: Target) -> Seen:
+    """First and last sight of one target, the ``column`` of :func:`hits`."""
+    excess = np.abs(found.excess[:, column].astype(np.float64))
+    dated = np.array([p.capture_time is not None for p in photos], bool)
+    stood = (excess > 0) & dated
+    count = int(stood.sum())
+    if count == 0:
+        return Seen(None, None, 0, None)
+    able = _able(photos, found, excess, stood, tgt)
+    if count < MIN_HITS:
+        return Seen(None, None, count, None, scene=_transient(stood, excess, tgt))
     positions = np.flatnonzero(able)
     split = change_point(stood[positions].astype(np.int64))
     later = positions[split:][stood[positions[split:]]]
     first = int(later[0]) if later.size else int(np.flatnonzero(stood)[0])
     last = int(np.flatnonzero(stood)[-1])
-    scene = _one_burst(photos, stood, able)
-    return Seen(photos[first].capture_time, photos[last].capture_time, int(stood.sum()), first, split > 0, scene)
+    scene = _one_burst(photos, stood, able) or _transient(stood, excess, tgt)
+    runs = len(set(_runs(photos)[stood].tolist()))
+    return Seen(photos[first].capture_time, photos[last].capture_time, count, first, split > 0, scene, runs)
+
+
+def _runs(photos: Sequence[Photo]) -> np.ndarray:
+    """Run number of each photo: consecutive photos with one exposure time and ISO share a run."""
+    settings = [(p.exposure_time, p.iso) for p in photos]
+    return np.cumsum([0] + [int(a != b) for a, b in pairwise(settings)])
+
+
+def _transient(stood: np.ndarray, excess: np.ndarray, tgt: Target) -> bool:
+    """Whether one or two photos make the whole defect: a star or a glint that fell on the pixel once or
+    twice lifts its mean over many photos all the same. A defect too faint to stand out in single photos
+    spreads its excess over all of them; one that stood out in only one or two photos, which hold most of
+    its excess, is not told apart from scene light until more photos show it."""
+    if not 0 < stood.sum() <= MAX_TRANSIENT or tgt.total <= 0:
+        return False
+    return bool(excess[stood].sum() >= TRANSIENT_SHARE * tgt.total)
 
 
 def _one_burst(photos: Sequence[Photo], stood: np.ndarray, able: np.ndarray) -> bool:
     """Whether the evidence is a static scene rather than a defect: nearly all of it from one burst (a run of
     consecutive photos with the same exposure and ISO: a tripod or a tracking mount, where a star or a
     glint stays on the same pixel), while the photos after the burst that could show a defect do not."""
-    settings = [(p.exposure_time, p.iso) for p in photos]
-    run = np.cumsum([0] + [int(a != b) for a, b in pairwise(settings)])
+    run = _runs(photos)
     counts = np.bincount(run[stood], minlength=int(run[-1]) + 1) if stood.any() else np.zeros(1, int)
     burst = int(np.argmax(counts))
     members = run == burst

@@ -44,11 +44,13 @@ def test_raw_top20_holds_every_strong_and_medium_defect_with_few_false(
     assert (True, "hot") in kinds
 
 
-def test_jpeg_top20_of_the_first_camera(evaluated: tuple[Settings, dict[str, tuple[Planted, ...]]]) -> None:
-    # Only the first camera meets the JPEG target so far: on the others, faint stars of the tracking-mount
-    # burst still reach the top 20 (issue 4 stays open for that).
+@pytest.mark.parametrize("camera", [c.serial for c in EVAL_CAMERAS[:2]])
+def test_jpeg_top20_meets_the_target(
+    evaluated: tuple[Settings, dict[str, tuple[Planted, ...]]], camera: str
+) -> None:
+    # The first two cameras meet the JPEG target; on the third, faint stars of the tracking-mount burst
+    # (below the per-photo bar) still reach the top 20 (issue 4 stays open for that).
     settings, planted = evaluated
-    camera = EVAL_CAMERAS[0].serial or ""
     ev = evaluate(planted[camera], query(settings, camera=camera, source="rgb", top=20), "rgb")
     summary = ev.summary()
     assert summary["strong_medium_found"] >= 0.9 * summary["strong_medium_planted"]
@@ -86,6 +88,25 @@ def test_show_explains_a_hot_pixel_per_exposure_class(
     short_excess = classes["short"]["mean"] - classes["short"]["neighbour_mean"]
     assert long_excess > 20 * max(short_excess, 1.0)  # it shows in long exposures, hardly in daylight
     assert entry["kind"] == "hot" and entry["likely_defect"] and "grows with exposure" in entry["why"]
+
+
+def test_per_photo_evidence_drops_one_photo_glints_and_keeps_a_smeared_partial(
+    evaluated: tuple[Settings, dict[str, tuple[Planted, ...]]],
+) -> None:
+    settings, planted = evaluated
+    camera = EVAL_CAMERAS[1].serial or ""
+    rows = query(settings, camera=camera, source="rgb", top=20)
+    # The means alone list stars and glints that fell on a pixel in one or two photos: none remains.
+    ev = evaluate(planted[camera], rows, "rgb")
+    assert not [r for r in ev.false if r["seen_in"] in (1, 2)], ev.false
+    partial = next(p.defect for p in planted[camera] if p.defect.kind == "partial" and p.grade == "strong")
+    found = [
+        r
+        for r in rows
+        if r["row"] is not None and abs(r["row"] - partial.row) <= 1 and abs(r["col"] - partial.col) <= 1
+    ]
+    # Its blue smear looks like scene light by the means; it stood out in photos of many scenes.
+    assert found and found[0]["kind"] == "partial" and found[0]["extended"] and found[0]["seen_in"] >= 5
 
 
 def test_a_star_on_a_tracking_mount_is_not_reported(
