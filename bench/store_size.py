@@ -5,8 +5,8 @@ known dates) is ingested three times, into stores whose periods are years, quart
 prints the state bytes per period and exposure class, bytes per photosite per period (Zarr chunks as
 written: float64 mean and M2, blosc lz4 + shuffle), catalog bytes per photo (the per-photo standouts and
 the file row), and the onset error of each planted defect. Then it extrapolates to a 24 MP camera over 10
-years with 3,000 photos a year, and compares with the baseline of the same run: a store with one period
-for the whole life (what hpstore kept before periods existed).
+years with 3,000 photos a year, and compares with what a store with one period for the whole life needs
+(what hpstore kept before periods existed), from the same run's bytes per photosite.
 
 Run from the repository root::
 
@@ -83,9 +83,9 @@ def main() -> None:
     archive, aging = write_life(root / "photos", camera, shots=shots, years=years, formats=("dng",))
     photos = [str(s.paths["dng"]) for s in archive.shots]
     random.Random(3).shuffle(photos)
-    print(f"life: {camera.height}x{camera.width} RAW, {shots} photos over {years} years, ingested shuffled in 2 runs")
+    size = f"{camera.height}x{camera.width}"
+    print(f"life: {size} RAW, {shots} photos over {years} years, ingested in shuffled order in 2 runs")
 
-    # Baseline: one group per exposure class for the whole life, as before periods (one period = the life).
     results = {}
     for period in ("year", "quarter", "month"):
         results[period] = measure(photos, root / f"store-{period}", period)
@@ -100,10 +100,8 @@ def main() -> None:
     print()
     print(f"{'period':8s} {'groups':>6s} {'state MB':>9s} {'B/photosite/group':>18s} {'standouts B/photo':>18s}")
     for period, r in results.items():
-        print(
-            f"{period:8s} {r['groups']:6.0f} {r['state_bytes'] / 1e6:9.2f} {r['bytes_per_sample_per_group']:18.2f} "
-            f"{r['standout_bytes_per_photo']:18.0f}"
-        )
+        mb, per_sample = r["state_bytes"] / 1e6, r["bytes_per_sample_per_group"]
+        print(f"{period:8s} {r['groups']:6.0f} {mb:9.2f} {per_sample:18.2f} {r['standout_bytes_per_photo']:18.0f}")
     per_group = results["year"]["bytes_per_sample_per_group"]
     per_photo = results["year"]["standout_bytes_per_photo"]
     long_share = results["year"]["groups"] / max(results["year"]["periods"], 1)  # exposure classes per period
@@ -116,8 +114,9 @@ def main() -> None:
         total = dense + sparse
         verdict = "PASS" if total <= FEW_GB else "over a few GB"
         print(
-            f"  {period:8s} dense {dense / 1e9:6.2f} GB + standouts {sparse / 1e9:5.2f} GB = {total / 1e9:6.2f} GB "
-            f"({total / baseline:5.1f} x one whole-life state, {baseline / 1e9:.2f} GB)  {verdict}"
+            f"  {period:8s} dense {dense / 1e9:6.2f} GB + standouts {sparse / 1e9:5.2f} GB = "
+            f"{total / 1e9:6.2f} GB ({total / baseline:5.1f} x one whole-life state, "
+            f"{baseline / 1e9:.2f} GB)  {verdict}"
         )
     print("  (a developed 24 MP JPEG source holds 3 samples per photosite: 3 x the dense figures)")
     print()
