@@ -16,6 +16,7 @@ from hpstore import query as q
 from hpstore.analysis import KINDS, MIN_SCORE
 from hpstore.chart import plot_timeline
 from hpstore.check import check as run_check
+from hpstore.compact import compact as run_compact
 from hpstore.demo import run_demo
 from hpstore.errors import BadArgument, HpstoreError, Interrupted
 from hpstore.history import history as run_history
@@ -309,6 +310,39 @@ def timeline(
         )
         if plot is not None:
             print(f"chart written to {plot}")
+
+
+@app.command()
+def compact(
+    ctx: typer.Context,
+    before: Annotated[
+        str,
+        typer.Option(
+            help="Merge the periods that end by this date: YYYY, YYYY-MM or YYYY-MM-DD.", show_default=False
+        ),
+    ],
+    camera: Annotated[str | None, typer.Option(help="Only this camera (id, serial or make/model).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be merged; change nothing.")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="Report as text or json.")] = "text",
+) -> None:
+    """Merge each camera's periods that end by --before into one, to bound the store's size.
+
+    A dense state costs the same whatever the number of photos in it, so ten yearly periods cost ten times
+    one. After merging, first_seen/last_seen and the default ranking are unchanged; --since/--until inside
+    the merged span re-read its photos from disk.
+    """
+    report = call(ctx, run_compact, ctx.obj.settings(), before=before, camera=camera, dry_run=dry_run)
+    if fmt == "json":
+        print(json.dumps(report.as_dict(), indent=2))
+        return
+    for m in report.merged:
+        periods = ", ".join(m["periods"])
+        verb = "would merge" if dry_run else "merged"
+        what = f"{m['camera']} {m['source']} {m['exposure']}"
+        print(f"{what}: {verb} {periods} into {m['into']} ({m['photos']} photos)")
+    if not report.merged:
+        print(f"nothing to merge: no camera has two or more periods ending by {before}")
+    print(f"state: {report.bytes_before / 1e6:.1f} MB before, {report.bytes_after / 1e6:.1f} MB after")
 
 
 @app.command()

@@ -3,17 +3,19 @@
 The ranking of all photos in the window finds defects that were there most of the time. A defect that
 appeared late is diluted by the photos taken before it, and its class reads wrong: a pixel that froze a
 year ago looks like a fixed offset over ten years. So the latest period inside the window is ranked on its
-own as well: its defects that the whole window missed are added, and a defect that appeared before the
-latest period began takes its class from it (photos after its onset only). Each point defect is then dated
+own as well (the calendar year of the window's last photo): its defects that the whole window missed are
+added, and a defect that appeared before that year began takes its class from it (photos after its onset
+only). Each point defect is then dated
 by its first and last sighting (``hpstore.onset``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from . import onset, periods
+from . import onset
 from .analysis import rank
 from .catalog import Group
 from .family import FamilyState, Window, family_state
@@ -31,23 +33,19 @@ class Found:
     latest: bool  # found or classified in the latest period alone
 
 
-def _latest_window(fs: FamilyState, family: list[Group], window: Window) -> Window | None:
-    """The part of ``window`` in the period of its last photo, when the window spans more than that."""
-    dated = [p for p in fs.photos if p.capture_time is not None]
+def _latest_window(fs: FamilyState, window: Window) -> Window | None:
+    """The calendar year of the window's last photo (from ``window.since`` if later), when the window holds
+    photos from before it. A calendar year, whatever the store's periods, so that the answer does not depend
+    on how the store is laid out; with yearly or finer periods it needs no photo from disk."""
+    dated = [p.capture_time for p in fs.photos if p.capture_time is not None]
     if not dated:
         return None
-    by_id = {g.id: g for g in family}
-    last = dated[-1]
-    group = by_id.get(last.group_id) if last.group_id is not None else None
-    span = periods.span(group.period) if group is not None else None
-    if span is None:
-        return None
-    first = dated[0].capture_time
-    assert first is not None
-    if first >= span[0]:
-        return None  # one period only: the whole window is its latest period
-    since = max(span[0], window.since) if window.since else span[0]
-    return Window(since, window.until)
+    start = dt.datetime(dated[-1].year, 1, 1)
+    if window.since is not None:
+        start = max(start, window.since)
+    if dated[0] >= start:
+        return None  # the whole window lies in its latest year
+    return Window(start, window.until)
 
 
 def _same(a: Candidate, b: Candidate, reach: int) -> bool:
@@ -126,7 +124,7 @@ def family_defects(
     sights = _onsets(store, fs, family, whole)
     kept = [(c, s) for c, s in zip(whole, sights, strict=True) if _defect(c, s)]
     whole, sights = [c for c, _ in kept], [s for _, s in kept]
-    latest_window = _latest_window(fs, family, window)
+    latest_window = _latest_window(fs, window)
     latest: list[Candidate] = []
     if latest_window is not None:
         recent = family_state(store, family, window=latest_window)

@@ -40,9 +40,14 @@ def label(when: dt.datetime | dt.date | None, size: str) -> str:
 
 
 def span(text: str) -> tuple[dt.datetime, dt.datetime] | None:
-    """[start, end) of a period label; ``None`` for ``undated`` and ``all`` (no known span)."""
+    """[start, end) of a period label (``FIRST..LAST`` for periods merged by ``hpstore compact``); ``None``
+    for ``undated`` and ``all`` (no known span)."""
     if text in (UNDATED, ALL):
         return None
+    if ".." in text:
+        head, tail = text.split("..")
+        a, b = span(head), span(tail)
+        return None if a is None or b is None else (a[0], b[1])
     year = int(text[:4])
     if len(text) == 4:
         return dt.datetime(year, 1, 1), dt.datetime(year + 1, 1, 1)

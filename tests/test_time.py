@@ -219,3 +219,35 @@ def test_month_periods_answer_month_windows_from_the_store_alone(life: Life, tmp
     before = query(settings, until="2020-03")
     shutil.rmtree(photos)  # month boundaries need no photo from disk
     assert query(settings, until="2020-03") == before
+
+
+def test_compact_merges_old_periods_and_keeps_answers(life: Life, tmp_path: Path) -> None:
+    _, _, settings = life
+    copy = make_settings(tmp_path / "store")
+    shutil.copytree(settings.store, copy.store)
+    before = query(copy, source="raw", top=20)
+    with Store(copy, create=False) as store:
+        groups_before = len(store.catalog.groups())
+    done = subprocess.run(
+        [*hpstore_command(), "--store", str(copy.store), "compact", "--before", "2021", "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert {m["into"] for m in report["merged"]} == {"2019..2020"}
+    assert report["bytes_after"] < report["bytes_before"]
+    with Store(copy, create=False) as store:
+        groups = store.catalog.groups()
+    assert len(groups) == groups_before - len(report["merged"])
+    after = query(copy, source="raw", top=20)
+    assert _comparable(after) == _comparable(before)  # first_seen and last_seen too
+    for a, b in zip(after, before, strict=True):
+        assert a["score"] == pytest.approx(b["score"], rel=1e-9)
+    # A window on the merged span's end needs no photo from disk; one inside it re-reads them.
+    merged_span = query(copy, source="raw", until="2020")
+    assert _comparable(merged_span) == _comparable(query(settings, source="raw", until="2020"))
+    inside = query(copy, source="raw", until="2019")
+    reference = query(settings, source="raw", until="2019")
+    assert _comparable(inside) == _comparable(reference)

@@ -186,6 +186,15 @@ class Catalog:
             self._replace_files(s, rows)
             checkpoint("catalog-open")
 
+    def merge_groups(self, old_ids: Sequence[int], new_id: int, n: int, generation: int) -> None:
+        """Point group ``new_id`` at its first generation and move the files of ``old_ids`` to it, deleting
+        those groups, atomically (``hpstore compact``)."""
+        with self.write() as s:
+            s.execute(update(Group).where(Group.id == new_id).values(n=n, generation=generation, updated_at=now()))
+            s.execute(update(File).where(File.group_id.in_(list(old_ids))).values(group_id=new_id))
+            s.execute(delete(Group).where(Group.id.in_(list(old_ids))))
+            checkpoint("catalog-open")
+
     def files(self, status: str | None = None, camera_ids: Iterable[int] | None = None) -> list[File]:
         stmt = select(File).order_by(File.path)
         if status:

@@ -1,0 +1,117 @@
+"""Compaction: merge the old periods of each camera into one, to bound the store's size over the years.
+
+A dense state costs the same whatever the number of photos in it (about 13 bytes per photosite compressed,
+per exposure class), so ten yearly periods cost ten whole-life states. ``compact(before=DATE)`` merges, per
+camera, source, geometry and exposure class, the periods that end by DATE into one group labelled
+``FIRST..LAST`` (Chan merge, exact). Nothing is lost for the default query, ``first_seen``/``last_seen`` (they
+come from the per-photo evidence) or history's per-photo columns; ``--since``/``--until`` inside the merged
+span re-read its photos from disk, and history has no dense statistics for its single periods. The
+calendar year of a camera's last photo is never merged: queries rank it on its own (``hpstore.defects``).
+
+Crash-safe like a commit: the merged state is written as a new group first, then one catalog transaction
+moves the files to it and deletes the old groups, then their arrays are deleted (what a crash leaves
+behind is garbage the next writer collects).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import periods
+from .catalog import Group
+from .family import committed_state, families
+from .lock import StoreLock
+from .query import camera_label, select_cameras
+from .settings import Settings
+from .stats import merge_into
+from .store import Store
+
+
+@dataclass
+class CompactReport:
+    merged: list[dict[str, Any]] = field(default_factory=list)
+    bytes_before: int = 0
+    bytes_after: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"merged": self.merged, "bytes_before": self.bytes_before, "bytes_after": self.bytes_after}
+
+
+def _tree_bytes(settings: Settings) -> int:
+    return sum(p.stat().st_size for p in settings.state_path.rglob("*") if p.is_file())
+
+
+def _mergeable(groups: list[Group], before: dt.datetime) -> list[Group]:
+    """The dated groups with photos whose whole span ends by ``before``, in time order."""
+    out = []
+    for g in groups:
+        span = periods.span(g.period)
+        if g.n > 0 and span is not None and span[1] <= before:
+            out.append((span[0], g))
+    return [g for _, g in sorted(out, key=lambda item: item[0])]
+
+
+def compact(settings: Settings, *, before: str, camera: str | None = None, dry_run: bool = False) -> CompactReport:
+    """Merge, per camera, source, geometry and exposure class, the periods that end by ``before``."""
+    until = periods.parse_date(before)
+    report = CompactReport()
+    Store.prepare(settings)
+    with StoreLock(settings.store, wait=True, mark_run=False), Store(settings) as store:
+        store.collect_garbage()
+        report.bytes_before = _tree_bytes(settings)
+        cams = {c.id: c for c in select_cameras(store.catalog.cameras(), camera)}
+        for family in families(store.catalog.groups(cams)):
+            by_class: dict[str, list[Group]] = defaultdict(list)
+            for g in family:
+                by_class[g.exposure].append(g)
+            # The calendar year of the family's last photo stays apart: queries rank it on its own.
+            dated = [p.capture_time for p in store.catalog.photos([g.id for g in family])]
+            last = max((t for t in dated if t is not None), default=None)
+            limit = min(until, dt.datetime(last.year, 1, 1)) if last else until
+            for exposure, groups in by_class.items():
+                old = _mergeable(groups, limit)
+                if len(old) < 2:
+                    continue
+                label = f"{old[0].period.split('..')[0]}..{old[-1].period.split('..')[-1]}"
+                report.merged.append(
+                    {
+                        "camera": camera_label(cams[old[0].camera_id]),
+                        "source": old[0].source,
+                        "exposure": exposure,
+                        "periods": [g.period for g in old],
+                        "into": label,
+                        "photos": sum(g.n for g in old),
+                    }
+                )
+                if not dry_run:
+                    _merge(store, old, label)
+        store.collect_garbage()
+        report.bytes_after = _tree_bytes(settings)
+    return report
+
+
+def _merge(store: Store, old: list[Group], label: str) -> None:
+    first = old[0]
+    state = committed_state(store, first)
+    for g in old[1:]:
+        merge_into(state, committed_state(store, g))
+    target = store.catalog.group(
+        first.camera_id,
+        first.source,
+        first.height,
+        first.width,
+        first.channels,
+        first.bits,
+        first.exposure,
+        label,
+        pattern=first.pattern,
+        black_level=first.black_level,
+        white_level=first.white_level,
+    )
+    store.state.write(target.id, 1, state)
+    store.catalog.merge_groups([g.id for g in old], target.id, state.n, 1)
+    for g in old:
+        store.state.drop(g.id, g.generation)
