@@ -580,8 +580,9 @@ def explain(
     levels: Levels,
     classes: Sequence[ClassMean] = (),
     z_long: np.ndarray | None = None,
-) -> list[dict[str, object]]:
-    """One pixel's statistics next to its neighbourhood's, per channel, with its class and why."""
+) -> list[tuple[Candidate, dict[str, Any]]]:
+    """One pixel's statistics next to its neighbourhood's, per channel, with its class and why: the
+    candidate, and a dict of its fields with ``likely_defect`` and ``why``."""
     _, d = geometry(source, pattern)
     long = _long_class(classes)
     out = []
@@ -594,8 +595,11 @@ def explain(
             score=score, z_long=z_long, classes=classes,
         )  # fmt: skip
         extended = cand.score >= MIN_SCORE and _extended(ev, r, col, c, source, d, long)
+        cand = replace(cand, extended=extended)
         why = reason(cand)
         if extended:
             why += "; but its neighbours share its excess: light in the scene (a star, a lamp), not one photosite"
-        out.append({**cand.as_dict(), "likely_defect": cand.score >= MIN_SCORE and not extended, "why": why})
+        out.append(
+            (cand, {**cand.as_dict(), "likely_defect": cand.score >= MIN_SCORE and not extended, "why": why})
+        )
     return out

@@ -54,10 +54,11 @@ def _same(a: Candidate, b: Candidate, reach: int) -> bool:
     return abs(a.row - b.row) <= reach and abs(a.col - b.col) <= reach
 
 
-def _onsets(
+def sightings(
     store: Store, fs: FamilyState, family: list[Group], found: Sequence[Candidate]
 ) -> list[onset.Seen | None]:
-    """First and last sight of each point defect in ``found`` (None for lines), among the photos counted."""
+    """First and last sight of each point candidate in ``found`` (None for lines), among the photos that
+    ``fs`` counts."""
     group = family[0]
     shape = (group.height, group.width, group.channels)
     points = [c for c in found if c.row is not None and c.col is not None]
@@ -121,7 +122,7 @@ def family_defects(
     }
     # A few more than asked: some turn out to be scene light of one burst and leave the list.
     whole = rank(fs.state, top=top + SPARE, kinds=kinds, classes=fs.classes, **kw)  # type: ignore[arg-type]
-    sights = _onsets(store, fs, family, whole)
+    sights = sightings(store, fs, family, whole)
     kept = [(c, s) for c, s in zip(whole, sights, strict=True) if _defect(c, s)]
     whole, sights = [c for c, _ in kept], [s for _, s in kept]
     latest_window = _latest_window(fs, window)
@@ -143,7 +144,7 @@ def family_defects(
                 continue
         out.append(Found(cand, seen, False))
     extra = [c for i, c in enumerate(latest) if i not in used]
-    for cand, seen in zip(extra, _onsets(store, fs, family, extra), strict=True):
+    for cand, seen in zip(extra, sightings(store, fs, family, extra), strict=True):
         if _defect(cand, seen):
             out.append(Found(cand, seen, True))
     out.sort(key=lambda f: -f.candidate.score)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,7 @@ from .analysis import (
     long_z,
 )
 from .catalog import INGESTED, STATUSES, Camera, File, Group
-from .defects import family_defects
+from .defects import family_defects, sightings
 from .errors import BadArgument, CameraNotFound
 from .family import Window, families, family_state
 from .settings import Settings
@@ -253,9 +254,26 @@ def show(settings: Settings, *, camera: str, pixel: str, source: str | None = No
             at = (row - rows.start, col - cols.start)
             kw: dict[str, Any] = {"source": group.source, "pattern": group.pattern, "levels": levels}
             z_long = long_z(classes, **kw)
-            for c, entry in enumerate(explain(ev, *at, state.n, classes=classes, z_long=z_long, **kw)):
+            explained = explain(ev, *at, state.n, classes=classes, z_long=z_long, **kw)
+            # explain() numbers rows and columns within the window read; the photos' evidence, in the frame
+            sights = sightings(store, fs, family, [replace(cand, row=row, col=col) for cand, _ in explained])
+            for c, ((_, entry), sight) in enumerate(zip(explained, sights, strict=True)):
                 entry.update(row=row, col=col)
                 entry["exposure_classes"] = class_facts(classes, parts, *at, c, **kw)
+                entry.update(
+                    first_seen=_date(sight.first) if sight else None,
+                    last_seen=_date(sight.last) if sight else None,
+                    seen_in=sight.photos if sight else None,
+                )
+                if entry["extended"] and sight is not None and sight.persistent:
+                    entry["likely_defect"] = True
+                    entry["why"] += f"; yet it stood out in {sight.photos} photos of {sight.runs} scenes: a defect"
+                elif sight is not None and sight.scene and entry["likely_defect"]:
+                    entry["likely_defect"] = False
+                    entry["why"] += (
+                        "; but one burst of a static scene, or one or two photos, hold its excess: light in the "
+                        "scene (a star, a glint), not a defect"
+                    )
                 out.append(
                     {
                         "camera": camera_label(cam),

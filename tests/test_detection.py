@@ -120,6 +120,10 @@ def test_per_photo_evidence_drops_only_scene_light_and_keeps_a_smeared_partial(
     ]
     # Its blue smear looks like scene light by the means; it stood out in photos of many scenes.
     assert near and near[0]["kind"] == "partial" and near[0]["extended"] and near[0]["seen_in"] >= 5
+    # show says the same, with the photos that decided it
+    entries = show(settings, camera=camera, pixel=f"{partial.row},{partial.col}", source="rgb")
+    decided = [e for e in entries if e["extended"] and e["likely_defect"]]
+    assert decided and "scenes: a defect" in decided[0]["why"] and decided[0]["first_seen"] is not None
 
 
 def test_a_star_on_a_tracking_mount_is_not_reported(
