@@ -221,6 +221,9 @@ def show(
             f"{verdict} (score {r['score']:.1f})"
         )
         print(f"  {r['why']}")
+        if r.get("seen_in"):
+            dates = f", first {r['first_seen']}, last {r['last_seen']}" if r.get("first_seen") else ""
+            print(f"  stood out from its neighbours in {r['seen_in']} photos{dates}")
         for k in r.get("exposure_classes", []):
             weight = "?" if k["dark_weight"] is None else f"{k['dark_weight']:.3g}"
             print(
