@@ -15,7 +15,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from . import onset
+from . import onset, periods
 from .analysis import rank
 from .catalog import Group
 from .family import FamilyState, Window, family_state
@@ -126,6 +126,8 @@ def family_defects(
     kept = [(c, s) for c, s in zip(whole, sights, strict=True) if _defect(c, s)]
     whole, sights = [c for c, _ in kept], [s for _, s in kept]
     latest_window = _latest_window(fs, window)
+    if any(g.period == periods.ALL for g in family):
+        latest_window = None  # a store from before periods: its latest year would be read from disk each time
     latest: list[Candidate] = []
     if latest_window is not None:
         recent = family_state(store, family, window=latest_window)
