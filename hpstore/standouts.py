@@ -6,7 +6,7 @@ frame's noise above the largest, or below the smallest, of its four same-colour 
 (the CFA period on RAW; 2 on developed images, outside a JPEG defect's smear). Edges and lines do not stand
 out (one neighbour lies on the same side); isolated points do: defects, and also stars and glints, which
 :func:`hpstore.onset` tells apart by when they occur. At most ``CAP`` values per photo are kept, the
-largest first: about 2 KiB per photo in the catalog.
+largest first: at most 4 KiB per photo in the catalog.
 
 The scan (see :func:`scan`) runs on the decoder threads right after decoding.
 """
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-CAP = 256  # values kept per photo
-SIGMAS = 8.0  # how far outside its neighbours' range a value must lie, in units of the frame's noise
+CAP = 512  # values kept per photo
+SIGMAS = 6.0  # how far outside its neighbours' range a value must lie, in units of the frame's noise
 _BUFFER = 64 * CAP  # candidates gathered from the chunks above the bar
 _CHUNK = 1024  # samples of a row per pass-1 bound
 _NOISE_ROWS = 6  # rows sampled for the noise estimate

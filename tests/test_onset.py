@@ -9,7 +9,7 @@ import numpy as np
 
 from hpstore import onset
 from hpstore.catalog import Photo
-from hpstore.standouts import CAP, Standouts, scan
+from hpstore.standouts import CAP, SIGMAS, Standouts, scan
 
 START = dt.datetime(2020, 1, 1)
 
@@ -90,12 +90,12 @@ def test_scan_finds_isolated_points_not_edges_and_keeps_the_strongest() -> None:
 
 def test_scan_of_a_frame_full_of_points_keeps_the_strongest_cap_and_records_its_raised_bar() -> None:
     rng = np.random.default_rng(2)
-    frame = rng.normal(60, 2, (300, 400, 3)).astype(np.uint8)
-    rows, cols = rng.integers(5, 295, 3000), rng.integers(5, 395, 3000)
-    frame[rows, cols, 1] += rng.integers(40, 120, 3000).astype(np.uint8)  # glints everywhere
-    frame[150, 200, 1] = 250  # the strongest
+    frame = rng.normal(60, 2, (600, 800, 3)).astype(np.uint8)
+    rows, cols = rng.integers(5, 595, 12000), rng.integers(5, 795, 12000)
+    frame[rows, cols, 1] += rng.integers(40, 120, 12000).astype(np.uint8)  # glints everywhere
+    frame[300, 400, 1] = 250  # the strongest
     found = scan(frame, 2)
     assert len(found.index) <= CAP
-    assert found.threshold > 8 * found.noise  # the bar rose above the noise bar
+    assert found.threshold > SIGMAS * found.noise  # the bar rose above the noise bar
     assert np.abs(found.excess).min() > found.threshold - 1
-    assert (150 * 400 + 200) * 3 + 1 in set(found.index.tolist())
+    assert (300 * 800 + 400) * 3 + 1 in set(found.index.tolist())
