@@ -22,7 +22,7 @@ CAP = 512  # values kept per photo
 SIGMAS = 6.0  # how far outside its neighbours' range a value must lie, in units of the frame's noise
 _BUFFER = 64 * CAP  # candidates gathered from the chunks above the bar
 _CHUNK = 1024  # samples of a row per pass-1 bound
-_NOISE_ROWS = 6  # rows sampled for the noise estimate
+_NOISE_ROWS = 4  # rows sampled for the noise estimate
 _BLOCK = 64  # differences per block of the noise estimate
 _HEADER = np.dtype([("count", "<i4"), ("noise", "<f4"), ("threshold", "<f4")])
 
@@ -101,28 +101,40 @@ def _chunk_bests(flat, dc, chunk, wide8, out):  # pragma: no cover
                 out[r, k] = _span_best16(row[dc + lo :], row[lo:], row[2 * dc + lo :], n)
 
 
+@numba.njit(nogil=True, boundscheck=False, fastmath=True, cache=True)
+def _excess(up, row, dn, left, right, n, out):  # pragma: no cover
+    """``out[j]``: how far value j lies above its four neighbours' range (> 0), or below it (< 0), else 0
+    (vectorised like the pass-1 kernels)."""
+    for j in range(n):
+        v, a, b, c, e = np.int32(row[j]), np.int32(up[j]), np.int32(dn[j]), np.int32(left[j]), np.int32(right[j])
+        ab = a if a > b else b
+        ce = c if c > e else e
+        hi = ab if ab > ce else ce
+        ab = a if a < b else b
+        ce = c if c < e else e
+        lo = ab if ab < ce else ce
+        above = np.int32(v - hi)
+        below = np.int32(v - lo)
+        out[j] = above if above > 0 else (below if below < 0 else np.int32(0))
+
+
 @numba.njit(nogil=True, boundscheck=False, cache=True)
 def _collect(flat, d, dc, chunk, rows, chunks, limit, index, excess):  # pragma: no cover
     """Pass 2: in the given chunks, the values beyond ``limit`` by the full four-neighbour test, as (flat
     index, signed excess). When the buffers fill up, the weaker half is dropped and the bar raised."""
     length = flat.shape[1]
     inner = length - 2 * dc
+    buf = np.empty(chunk, np.int32)
     n = 0
     for i in range(rows.shape[0]):
         r = rows[i]
         row, up, dn = flat[r], flat[r - d], flat[r + d]
         start = dc + chunks[i] * chunk
-        for j in range(start, min(start + chunk, dc + inner)):
-            v = np.int32(row[j])
-            a, b, c, e = np.int32(up[j]), np.int32(dn[j]), np.int32(row[j - dc]), np.int32(row[j + dc])
-            hi = max(max(a, b), max(c, e))
-            lo = min(min(a, b), min(c, e))
-            s = np.int32(0)
-            if v - hi > limit:
-                s = v - hi
-            elif lo - v > limit:
-                s = v - lo
-            if s == 0:
+        m = min(start + chunk, dc + inner) - start
+        _excess(up[start:], row[start:], dn[start:], row[start - dc :], row[start + dc :], m, buf)
+        for j in range(m):
+            s = buf[j]
+            if abs(s) <= limit:
                 continue
             if n == index.shape[0]:
                 limit = max(limit, np.sort(np.abs(excess))[n // 2])
@@ -135,7 +147,7 @@ def _collect(flat, d, dc, chunk, rows, chunks, limit, index, excess):  # pragma:
                 n = keep
                 if abs(s) <= limit:
                     continue
-            index[n] = r * length + j
+            index[n] = r * length + start + j
             excess[n] = s
             n += 1
     return n
