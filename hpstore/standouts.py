@@ -22,7 +22,7 @@ CAP = 512  # values kept per photo
 SIGMAS = 6.0  # how far outside its neighbours' range a value must lie, in units of the frame's noise
 _BUFFER = 64 * CAP  # candidates gathered from the chunks above the bar
 _CHUNK = 1024  # samples of a row per pass-1 bound
-_NOISE_ROWS = 4  # rows sampled for the noise estimate
+_NOISE_ROWS = 6  # rows sampled for the noise estimate
 _BLOCK = 64  # differences per block of the noise estimate
 _HEADER = np.dtype([("count", "<i4"), ("noise", "<f4"), ("threshold", "<f4")])
 
