@@ -1,12 +1,12 @@
-"""A family's defects over a date window: ranked, completed from its latest period, and dated.
+"""A family's defects over a date window: ranked, completed from its latest year, and dated.
 
 The ranking of all photos in the window finds defects that were there most of the time. A defect that
 appeared late is diluted by the photos taken before it, and its class reads wrong: a pixel that froze a
-year ago looks like a fixed offset over ten years. So the latest period inside the window is ranked on its
+year ago looks like a fixed offset over ten years. So the latest year inside the window is ranked on its
 own as well (the calendar year of the window's last photo): its defects that the whole window missed are
 added, and a defect that appeared before that year began takes its class from it (photos after its onset
-only). Each point defect is then dated
-by its first and last sighting (``hpstore.onset``).
+only). Each point defect is then dated by its first and last sighting (``hpstore.onset``), and the
+per-photo evidence drops scene light that the means could not tell from a defect (``hpstore.onset``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ SPARE = 10  # candidates ranked beyond ``top`` to make up for those the per-phot
 class Found:
     candidate: Candidate
     seen: onset.Seen | None
-    latest: bool  # found or classified in the latest period alone
+    latest: bool  # found or classified in the latest year alone (``latest_period`` in query output)
 
 
 def _latest_window(fs: FamilyState, window: Window) -> Window | None:
@@ -92,7 +92,7 @@ def _defect(cand: Candidate, seen: onset.Seen | None) -> bool:
 
 
 def _appeared_before(seen: onset.Seen | None, latest: Window | None) -> bool:
-    """Whether a defect appeared partway through the window, before its latest period began."""
+    """Whether a defect appeared partway through the window, before its latest year began."""
     if seen is None or seen.first is None or not seen.appeared or latest is None or latest.since is None:
         return False
     return seen.first < latest.since
@@ -141,7 +141,7 @@ def family_defects(
         if match is not None:
             used.add(match)
             if _appeared_before(seen, latest_window):
-                # The latest period shows it without the photos from before its onset.
+                # The latest year shows it without the photos from before its onset.
                 out.append(Found(replace(cand, kind=latest[match].kind), seen, latest[match].kind != cand.kind))
                 continue
         out.append(Found(cand, seen, False))
