@@ -274,7 +274,11 @@ def timeline(
     period: Annotated[str, typer.Option(help="year, quarter or month.")] = "year",
     source: Annotated[str | None, typer.Option(help="raw or rgb (default: raw when there is any).")] = None,
     sensor_size: Annotated[
-        str | None, typer.Option(help="Sensor WIDTHxHEIGHT in mm, e.g. 23.5x15.6, for defects per mm².")
+        str | None,
+        typer.Option(
+            help="Sensor WIDTHxHEIGHT in mm, e.g. 23.5x15.6, for defects per mm² (default: from the photos' EXIF "
+            "focal-plane resolution, when they have it)."
+        ),
     ] = None,
     top: Annotated[int, typer.Option(min=1, help="Most defects to date.")] = 500,
     min_score: Annotated[float, typer.Option(help="Only defects scoring at least this.")] = MIN_SCORE,
@@ -282,7 +286,7 @@ def timeline(
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
 ) -> None:
     """How a camera's sensor ages: defects present per period by class, new defects per year, and new
-    defects per year per megapixel (and per mm² with --sensor-size)."""
+    defects per year per megapixel and per mm² of sensor (size from EXIF, or --sensor-size)."""
     sensor = call(ctx, parse_sensor, sensor_size)
     result = call(
         ctx,

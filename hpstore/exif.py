@@ -19,6 +19,8 @@ MAKE, MODEL, ORIENTATION, DATETIME = 271, 272, 274, 306
 EXIF_IFD = 0x8769
 EXPOSURE_TIME, ISO, DATETIME_ORIGINAL, BODY_SERIAL = 33434, 34855, 36867, 42033
 DNG_CAMERA_SERIAL = 50735
+FOCAL_PLANE_X, FOCAL_PLANE_Y, FOCAL_PLANE_UNIT = 41486, 41487, 41488
+_UNIT_MM = {2: 25.4, 3: 10.0, 4: 1.0, 5: 0.001}  # FocalPlaneResolutionUnit: inch (default), cm, mm, um
 
 _TIFF_MAGIC = re.compile(rb"II\*\x00|MM\x00\*")
 # ORF ("IIRO", "IISR") and RW2 ("IIU\0") are TIFF with their own magic; parse them as plain TIFF.
@@ -36,6 +38,7 @@ class ExifFacts:
     exposure_time: float | None = None
     iso: float | None = None
     orientation: int | None = None
+    pixels_per_mm: tuple[float, float] | None = None  # focal-plane resolution (x, y): the sensor's size in mm
 
 
 def _text(value: Any) -> str | None:
@@ -82,6 +85,8 @@ def facts_from_exif(exif: Image.Exif) -> ExifFacts:
     if make and model and model.lower().startswith(make.lower() + " "):
         model = model[len(make) + 1 :]  # "Canon Canon EOS R5" -> "EOS R5"
     orientation = exif.get(ORIENTATION)
+    x, y = _number(tag(FOCAL_PLANE_X)), _number(tag(FOCAL_PLANE_Y))
+    unit = _UNIT_MM.get(int(_number(tag(FOCAL_PLANE_UNIT)) or 2))
     return ExifFacts(
         make=make,
         model=model,
@@ -90,6 +95,7 @@ def facts_from_exif(exif: Image.Exif) -> ExifFacts:
         exposure_time=_number(tag(EXPOSURE_TIME)),
         iso=_number(tag(ISO)),
         orientation=int(orientation) if isinstance(orientation, int) else None,
+        pixels_per_mm=(x / unit, (y or x) / unit) if x and unit else None,
     )
 
 

@@ -15,10 +15,11 @@ from collections import Counter, defaultdict
 from typing import Any
 
 import numpy as np
+from sqlalchemy import select
 
 from . import onset, periods
 from .analysis import MIN_SCORE, evidence
-from .catalog import Group, Photo
+from .catalog import INGESTED, File, Group, Photo
 from .errors import BadArgument
 from .family import Window, families, family_state
 from .query import camera_label, levels_of, one_camera, parse_pixel, pixel_window, query
@@ -118,6 +119,18 @@ def _preferred_source(store: Store, camera_id: int, source: str | None) -> str:
     return "raw" if "raw" in sources else "rgb"  # RAW and JPEG of one shot show the same defects
 
 
+def sensor_from_exif(store: Store, camera_id: int, source: str) -> tuple[float, float] | None:
+    """The sensor's (width, height) in mm from its photos' EXIF focal-plane resolution (median), if given."""
+    stmt = select(File.width, File.height, File.px_per_mm_x, File.px_per_mm_y).where(
+        File.camera_id == camera_id, File.source == source, File.status == INGESTED, File.px_per_mm_x > 0
+    )
+    with store.catalog.read() as s:
+        rows = [(w, h, x, y or x) for w, h, x, y in s.execute(stmt) if w and h and x]
+    if not rows:
+        return None
+    return float(np.median([w / x for w, _, x, _ in rows])), float(np.median([h / y for _, h, _, y in rows]))
+
+
 def _camera_photos(store: Store, camera_id: int, source: str) -> list[Photo]:
     ids = [g.id for g in store.catalog.groups([camera_id]) if g.source == source]
     return [p for p in store.catalog.photos(ids) if p.capture_time is not None]
@@ -140,6 +153,10 @@ def timeline(
         chosen = _preferred_source(store, cam.id, source)
         photos = _camera_photos(store, cam.id, chosen)
         groups = [g for g in store.catalog.groups([cam.id]) if g.source == chosen]
+        sensor_from = "given" if sensor_mm else None
+        if sensor_mm is None:
+            sensor_mm = sensor_from_exif(store, cam.id, chosen)
+            sensor_from = "exif" if sensor_mm else None
     if not photos:
         raise BadArgument(f"camera {camera_label(cam)} has no dated {chosen} photos")
     # The ranking already holds one entry per defect; the timeline dates each.
@@ -180,7 +197,8 @@ def timeline(
         "source": chosen,
         "geometry": f"{group.width}x{group.height}",
         "megapixels": megapixels,
-        "sensor_mm": list(sensor_mm) if sensor_mm else None,
+        "sensor_mm": [round(v, 3) for v in sensor_mm] if sensor_mm else None,
+        "sensor_from": sensor_from,
         "first_photo": first.isoformat(),
         "last_photo": last.isoformat(),
         "defects": len(defects),

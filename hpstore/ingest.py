@@ -121,6 +121,8 @@ def _row(todo: _Todo, status: str, reason: str | None = None, **extra: Any) -> d
             exposure_time=info.exif.exposure_time,
             iso=info.exif.iso,
         )
+        x, y = info.exif.pixels_per_mm or (None, None)
+        row.update(px_per_mm_x=x, px_per_mm_y=y)
     row.update(extra)
     return row
 

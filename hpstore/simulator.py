@@ -76,6 +76,7 @@ class CameraSpec:
     cfa: str = "RGGB"
     black_level: int = 512
     white_level: int = 16383
+    pixel_pitch_um: float | None = 4.0  # written as EXIF FocalPlane resolution (None: not written)
 
 
 @dataclass(frozen=True)
@@ -459,7 +460,7 @@ def _exif_tags(camera: CameraSpec, shot: Shot, serial_tag: int) -> tuple[list[_T
     """
     stamp = shot.capture_time.strftime("%Y:%m:%d %H:%M:%S")
     exif: list[_Tag] = [(33434, _RATIONAL, _rational(shot.exposure_time)), (34855, _SHORT, (shot.iso,))]
-    exif += [(36867, _ASCII, stamp)]
+    exif += [(36867, _ASCII, stamp), *_focal_plane_tags(camera)]
     ifd0: list[_Tag] = [(271, _ASCII, camera.make), (272, _ASCII, camera.model), (306, _ASCII, stamp)]
     ifd0 += [(274, _SHORT, (shot.orientation,)), *exif]
     if camera.serial is not None:
@@ -479,7 +480,17 @@ def _pillow_exif(camera: CameraSpec, shot: Shot) -> Image.Exif:
     sub[0x8827], sub[0x9003] = shot.iso, stamp
     if camera.serial is not None:
         sub[0xA431] = camera.serial
+    for tag, _, value in _focal_plane_tags(camera):
+        sub[tag] = TiffImagePlugin.IFDRational(*value) if len(value) == 2 else value[0]
     return exif
+
+
+def _focal_plane_tags(camera: CameraSpec) -> list[_Tag]:
+    """FocalPlaneX/YResolution in pixels per cm (unit 3), from the pixel pitch: how EXIF gives sensor size."""
+    if camera.pixel_pitch_um is None:
+        return []
+    per_cm = (round(1e7 / camera.pixel_pitch_um), 1000)
+    return [(41486, _RATIONAL, per_cm), (41487, _RATIONAL, per_cm), (41488, _SHORT, (3,))]
 
 
 def _rational(seconds: float) -> tuple[int, int]:

@@ -181,6 +181,11 @@ def test_timeline_counts_defects_by_period_and_draws_a_chart(life: Life, tmp_pat
     megapixels = archive.camera.height * archive.camera.width / 1e6
     assert result["new_per_year_per_megapixel"] == pytest.approx(result["new_per_year"] / megapixels)
     assert result["new_per_year_per_mm2"] == pytest.approx(result["new_per_year"] / (6.4 * 4.8))
+    # Without --sensor-size the sensor's size comes from EXIF's focal-plane resolution (4 um pixels here).
+    known = timeline(settings, camera="LIFE0001")
+    pitch_mm = (archive.camera.pixel_pitch_um or 0) / 1000
+    assert known["sensor_from"] == "exif"
+    assert known["sensor_mm"] == pytest.approx([archive.camera.width * pitch_mm, archive.camera.height * pitch_mm])
 
     chart = tmp_path / "timeline.png"
     done = subprocess.run(

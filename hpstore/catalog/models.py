@@ -114,3 +114,6 @@ class File(Base):
     iso: Mapped[float | None] = mapped_column(Float)
     seen_at: Mapped[dt.datetime] = mapped_column(DateTime)
     standouts: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)  # see hpstore.standouts
+    # EXIF focal-plane resolution: with height and width, the sensor's size in mm
+    px_per_mm_x: Mapped[float | None] = mapped_column(Float)
+    px_per_mm_y: Mapped[float | None] = mapped_column(Float)
