@@ -17,8 +17,8 @@ from dataclasses import dataclass, replace
 
 from . import onset, periods
 from .analysis import rank
-from .catalog import Group
-from .family import FamilyState, Window, family_state
+from .catalog import Group, Photo
+from .family import Window, family_state
 from .kinds import Candidate, Levels
 from .store import Store
 
@@ -33,11 +33,11 @@ class Found:
     latest: bool  # found or classified in the latest year alone (``latest_period`` in query output)
 
 
-def _latest_window(fs: FamilyState, window: Window) -> Window | None:
+def _latest_window(photos: Sequence[Photo], window: Window) -> Window | None:
     """The calendar year of the window's last photo (from ``window.since`` if later), when the window holds
     photos from before it. A calendar year, whatever the store's periods, so that the answer does not depend
     on how the store is laid out; with yearly or finer periods it needs no photo from disk."""
-    dated = [p.capture_time for p in fs.photos if p.capture_time is not None]
+    dated = [p.capture_time for p in photos if p.capture_time is not None]
     if not dated:
         return None
     start = dt.datetime(dated[-1].year, 1, 1)
@@ -55,7 +55,7 @@ def _same(a: Candidate, b: Candidate, reach: int) -> bool:
 
 
 def sightings(
-    store: Store, fs: FamilyState, family: list[Group], found: Sequence[Candidate]
+    store: Store, counted: Sequence[Photo], family: list[Group], found: Sequence[Candidate]
 ) -> list[onset.Seen | None]:
     """First and last sight of each point candidate in ``found`` (None for lines), among the photos that
     ``fs`` counts."""
@@ -75,8 +75,8 @@ def sightings(
         for c in points
         if c.row is not None and c.col is not None
     ]
-    counted = {p.id for p in fs.photos}
-    photos = [p for p in store.catalog.photos([g.id for g in family], standouts=True) if p.id in counted]
+    ids = {p.id for p in counted}
+    photos = [p for p in store.catalog.photos([g.id for g in family], standouts=True) if p.id in ids]
     table = onset.hits(photos, targets)
     sights = iter([onset.seen(photos, table, i, t) for i, t in enumerate(targets)])
     return [next(sights) if c.row is not None and c.col is not None else None for c in found]
@@ -122,10 +122,12 @@ def family_defects(
     }
     # A few more than asked: some turn out to be scene light of one burst and leave the list.
     whole = rank(fs.state, top=top + SPARE, kinds=kinds, classes=fs.classes, **kw)  # type: ignore[arg-type]
-    sights = sightings(store, fs, family, whole)
+    photos = fs.photos
+    del fs  # gigabytes on a large sensor: free before the latest year's state is read
+    sights = sightings(store, photos, family, whole)
     kept = [(c, s) for c, s in zip(whole, sights, strict=True) if _defect(c, s)]
     whole, sights = [c for c, _ in kept], [s for _, s in kept]
-    latest_window = _latest_window(fs, window)
+    latest_window = _latest_window(photos, window)
     if any(g.period == periods.ALL for g in family):
         latest_window = None  # a store from before periods: its latest year would be read from disk each time
     latest: list[Candidate] = []
@@ -133,6 +135,7 @@ def family_defects(
         recent = family_state(store, family, window=latest_window)
         if recent is not None and recent.n >= 2:
             latest = rank(recent.state, top=top + SPARE, kinds=kinds, classes=recent.classes, **kw)  # type: ignore[arg-type]
+        del recent
     reach = 1 if group.source == "rgb" else 0
     out: list[Found] = []
     used: set[int] = set()
@@ -146,7 +149,7 @@ def family_defects(
                 continue
         out.append(Found(cand, seen, False))
     extra = [c for i, c in enumerate(latest) if i not in used]
-    for cand, seen in zip(extra, sightings(store, fs, family, extra), strict=True):
+    for cand, seen in zip(extra, sightings(store, photos, family, extra), strict=True):
         if _defect(cand, seen):
             out.append(Found(cand, seen, True))
     out.sort(key=lambda f: -f.candidate.score)

@@ -256,7 +256,9 @@ def show(settings: Settings, *, camera: str, pixel: str, source: str | None = No
             z_long = long_z(classes, **kw)
             explained = explain(ev, *at, state.n, classes=classes, z_long=z_long, **kw)
             # explain() numbers rows and columns within the window read; the photos' evidence, in the frame
-            sights = sightings(store, fs, family, [replace(cand, row=row, col=col) for cand, _ in explained])
+            sights = sightings(
+                store, fs.photos, family, [replace(cand, row=row, col=col) for cand, _ in explained]
+            )
             for c, ((_, entry), sight) in enumerate(zip(explained, sights, strict=True)):
                 entry.update(row=row, col=col)
                 entry["exposure_classes"] = class_facts(classes, parts, *at, c, **kw)
