@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import random
 import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -256,3 +257,23 @@ def test_compact_merges_old_periods_and_keeps_answers(life: Life, tmp_path: Path
     inside = query(copy, source="raw", until="2019")
     reference = query(settings, source="raw", until="2019")
     assert _comparable(inside) == _comparable(reference)
+
+
+def test_a_store_from_before_periods_still_answers(archive: Archive, tmp_path: Path) -> None:
+    """Groups of catalog revision 0002 hold every date (period ``all``) and their photos no standouts."""
+    settings = make_settings(tmp_path / "store")
+    ingest([str(s.paths["dng"]) for s in archive.shots], settings)
+    fresh = query(settings, source="raw", top=10)
+    with sqlite3.connect(settings.store / "catalog.sqlite") as db:
+        db.execute("UPDATE groups SET period = 'all'")
+        db.execute("UPDATE files SET standouts = NULL")
+    legacy = query(settings, source="raw", top=10)
+    assert [(r["row"], r["col"], r["kind"]) for r in legacy] == [(r["row"], r["col"], r["kind"]) for r in fresh]
+    assert all(r["first_seen"] is None for r in legacy)  # no per-photo evidence for old photos
+    # A window re-reads the old photos from disk and equals a store of only those photos.
+    middle = archive.shots[len(archive.shots) // 2].capture_time
+    until = middle.date().isoformat()
+    only = _copy_store_of(archive, tmp_path / "only", lambda t: t.date() <= middle.date())
+    assert [(r["row"], r["col"], r["kind"], r["n"]) for r in query(settings, source="raw", until=until)] == [
+        (r["row"], r["col"], r["kind"], r["n"]) for r in query(only, source="raw")
+    ]
