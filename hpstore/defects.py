@@ -54,14 +54,16 @@ def _same(a: Candidate, b: Candidate, reach: int) -> bool:
     return abs(a.row - b.row) <= reach and abs(a.col - b.col) <= reach
 
 
-def sightings(
-    store: Store, counted: Sequence[Photo], family: list[Group], found: Sequence[Candidate]
-) -> list[onset.Seen | None]:
-    """First and last sight of each point candidate in ``found`` (None for lines), among the photos that
-    ``fs`` counts."""
-    group = family[0]
+def with_evidence(store: Store, family: list[Group], counted: Sequence[Photo]) -> list[Photo]:
+    """The photos ``counted`` with their per-photo evidence, in capture order (one catalog read)."""
+    ids = {p.id for p in counted}
+    return [p for p in store.catalog.photos([g.id for g in family], standouts=True) if p.id in ids]
+
+
+def sightings(photos: Sequence[Photo], group: Group, found: Sequence[Candidate]) -> list[onset.Seen | None]:
+    """First and last sight of each point candidate in ``found`` (None for lines) among ``photos`` (from
+    :func:`with_evidence`) of ``group``'s family."""
     shape = (group.height, group.width, group.channels)
-    points = [c for c in found if c.row is not None and c.col is not None]
     targets = [
         onset.target(
             c.row,
@@ -72,11 +74,9 @@ def sightings(
             dark=c.kind in DARK,
             total=abs(c.mean - c.neighbour_mean) * c.n,
         )
-        for c in points
+        for c in found
         if c.row is not None and c.col is not None
     ]
-    ids = {p.id for p in counted}
-    photos = [p for p in store.catalog.photos([g.id for g in family], standouts=True) if p.id in ids]
     table = onset.hits(photos, targets)
     sights = iter([onset.seen(photos, table, i, t) for i, t in enumerate(targets)])
     return [next(sights) if c.row is not None and c.col is not None else None for c in found]
@@ -122,9 +122,9 @@ def family_defects(
     }
     # A few more than asked: some turn out to be scene light of one burst and leave the list.
     whole = rank(fs.state, top=top + SPARE, kinds=kinds, classes=fs.classes, **kw)  # type: ignore[arg-type]
-    photos = fs.photos
+    photos = with_evidence(store, family, fs.photos)
     del fs  # gigabytes on a large sensor: free before the latest year's state is read
-    sights = sightings(store, photos, family, whole)
+    sights = sightings(photos, group, whole)
     kept = [(c, s) for c, s in zip(whole, sights, strict=True) if _defect(c, s)]
     whole, sights = [c for c, _ in kept], [s for _, s in kept]
     latest_window = _latest_window(photos, window)
@@ -149,7 +149,7 @@ def family_defects(
                 continue
         out.append(Found(cand, seen, False))
     extra = [c for i, c in enumerate(latest) if i not in used]
-    for cand, seen in zip(extra, sightings(store, photos, family, extra), strict=True):
+    for cand, seen in zip(extra, sightings(photos, group, extra), strict=True):
         if _defect(cand, seen):
             out.append(Found(cand, seen, True))
     out.sort(key=lambda f: -f.candidate.score)

@@ -22,6 +22,7 @@ from .analysis import ClassMean
 from .catalog import Group, Photo
 from .decode import decode_into, probe
 from .errors import DecodeError, StateError, WindowError
+from .exposure import dark_weight
 from .stats import State, empty, merge_into, update
 from .store import Store
 
@@ -60,11 +61,6 @@ class Window:
             return "none"
         return "part"
 
-    def describe(self) -> str:
-        since = self.since.date().isoformat() if self.since else "the first photo"
-        until = f"before {self.until.date().isoformat()}" if self.until else "the last photo"
-        return f"{since} to {until}"
-
 
 def families(groups: list[Group]) -> list[list[Group]]:
     """Groups of one camera, source and geometry (one per exposure class and period), in catalog order."""
@@ -87,12 +83,6 @@ def committed_state(
                 raise
             group = store.catalog.get_group(group.id)
     raise AssertionError("unreachable")
-
-
-def _weight(photo: Photo) -> float | None:
-    if not photo.exposure_time or photo.exposure_time <= 0:
-        return None
-    return photo.exposure_time * (photo.iso or 100.0) / 100.0
 
 
 def reread(photos: list[Photo], shape: tuple[int, ...], rows: slice, cols: slice) -> State:
@@ -189,7 +179,9 @@ def family_state(
                 merge_into(merged, part)
         if merged is None:
             continue
-        weights = [w for g in groups for p in by_group[g.id] if (w := _weight(p)) is not None]
+        weights = [
+            w for g in groups for p in by_group[g.id] if (w := dark_weight(p.exposure_time, p.iso)) is not None
+        ]
         classes.append(ClassMean(name, merged.n, np.asarray(weights, float), merged.mean))
         parts.append(merged)
     if not parts:

@@ -21,6 +21,7 @@ from . import onset, periods
 from .analysis import MIN_SCORE, evidence
 from .catalog import INGESTED, File, Group, Photo
 from .errors import BadArgument
+from .exposure import LONG, exposure_class
 from .family import Window, families, family_state
 from .query import camera_label, levels_of, one_camera, parse_pixel, pixel_window, query
 from .settings import Settings
@@ -97,7 +98,9 @@ def history(
                         "col": col,
                         "period": label,
                         "photos": len(index),
-                        "long_photos": sum(1 for i in index if onset.weight(photos[i]) >= 0.5),
+                        "long_photos": sum(
+                            1 for i in index if exposure_class(photos[i].exposure_time, photos[i].iso) == LONG
+                        ),
                         "stood_out": len(stood),
                         "excess_mean": float(np.mean(stood)) if stood else None,
                         "excess_max": float(max(stood, key=abs)) if stood else None,

@@ -19,6 +19,7 @@ from itertools import pairwise
 import numpy as np
 
 from .catalog import Photo
+from .exposure import dark_weight
 from .standouts import Standouts
 
 MIN_HITS = 2  # photos a pixel must stand out in before it has a first_seen
@@ -71,12 +72,6 @@ def target(
     cc = np.arange(max(0, col - reach), min(width, col + reach + 1))
     grid = (rr[:, None, None] * width + cc[None, :, None]) * channels + np.arange(channels)[None, None, :]
     return Target(np.sort(grid.reshape(-1)), sign, dark, total)
-
-
-def weight(photo: Photo) -> float:
-    if not photo.exposure_time or photo.exposure_time <= 0:
-        return 0.0
-    return photo.exposure_time * (photo.iso or 100.0) / 100.0
 
 
 @dataclass(frozen=True)
@@ -149,13 +144,14 @@ def change_point(seq: np.ndarray) -> int:
     return int(np.flatnonzero(score >= score[best] - SLACK)[0])
 
 
-def _able(photos: Sequence[Photo], found: Hits, excess: np.ndarray, stood: np.ndarray, tgt: Target) -> np.ndarray:
-    """Which photos could have shown the target: those where its typical excess clears the photo's bar well
-    (scene texture next to it can hide a marginal one). Dark current scales with the dark weight; an offset
-    does not."""
-    dated = np.array([p.capture_time is not None for p in photos], bool)
+def _able(
+    photos: Sequence[Photo], found: Hits, excess: np.ndarray, stood: np.ndarray, dated: np.ndarray, tgt: Target
+) -> np.ndarray:
+    """Which dated photos could have shown the target: those where its typical excess clears the photo's
+    bar well (scene texture next to it can hide a marginal one). Dark current scales with the dark weight
+    (0 when EXIF gives no exposure); an offset does not."""
     if tgt.dark:
-        weights = np.array([weight(p) for p in photos])
+        weights = np.array([dark_weight(p.exposure_time, p.iso) or 0.0 for p in photos])
         usable = stood & (weights > 0)
         rate = float(np.median(excess[usable] / weights[usable])) if usable.any() else 0.0
         expected = rate * weights
@@ -172,7 +168,7 @@ def seen(photos: Sequence[Photo], found: Hits, column: int, tgt: Target) -> Seen
     count = int(stood.sum())
     if count == 0:
         return Seen(None, None, 0, None)
-    able = _able(photos, found, excess, stood, tgt)
+    able = _able(photos, found, excess, stood, dated, tgt)
     if count < MIN_HITS:
         return Seen(None, None, count, None, scene=_transient(stood, excess, tgt))
     positions = np.flatnonzero(able)
@@ -180,8 +176,9 @@ def seen(photos: Sequence[Photo], found: Hits, column: int, tgt: Target) -> Seen
     later = positions[split:][stood[positions[split:]]]
     first = int(later[0]) if later.size else int(np.flatnonzero(stood)[0])
     last = int(np.flatnonzero(stood)[-1])
-    scene = _one_burst(photos, stood, able) or _transient(stood, excess, tgt)
-    runs = len(set(_runs(photos)[stood].tolist()))
+    run = _runs(photos)
+    scene = _one_burst(run, stood, able) or _transient(stood, excess, tgt)
+    runs = len(set(run[stood].tolist()))
     return Seen(photos[first].capture_time, photos[last].capture_time, count, first, split > 0, scene, runs)
 
 
@@ -201,15 +198,15 @@ def _transient(stood: np.ndarray, excess: np.ndarray, tgt: Target) -> bool:
     return bool(excess[stood].sum() >= TRANSIENT_SHARE * tgt.total)
 
 
-def _one_burst(photos: Sequence[Photo], stood: np.ndarray, able: np.ndarray) -> bool:
+def _one_burst(run: np.ndarray, stood: np.ndarray, able: np.ndarray) -> bool:
     """Whether the evidence is a static scene rather than a defect: nearly all of it from one burst (a run of
     consecutive photos with the same exposure and ISO: a tripod or a tracking mount, where a star or a
-    glint stays on the same pixel), while the photos after the burst that could show a defect do not."""
-    run = _runs(photos)
+    glint stays on the same pixel), while the photos after the burst that could show a defect do not.
+    ``run``: each photo's run number (:func:`_runs`)."""
     counts = np.bincount(run[stood], minlength=int(run[-1]) + 1) if stood.any() else np.zeros(1, int)
     burst = int(np.argmax(counts))
     members = run == burst
     if members.sum() < MIN_BURST or counts[burst] < BURST_SHARE * stood.sum():
         return False
-    after = able & ~members & (np.arange(len(photos)) > np.flatnonzero(members)[-1])
+    after = able & ~members & (np.arange(len(run)) > np.flatnonzero(members)[-1])
     return bool(after.sum() >= MIN_BURST and stood[after].mean() < 1 - BURST_SHARE)

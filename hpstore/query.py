@@ -23,7 +23,7 @@ from .analysis import (
     long_z,
 )
 from .catalog import INGESTED, STATUSES, Camera, File, Group
-from .defects import family_defects, sightings
+from .defects import family_defects, sightings, with_evidence
 from .errors import BadArgument, CameraNotFound
 from .family import Window, families, family_state
 from .settings import Settings
@@ -256,9 +256,8 @@ def show(settings: Settings, *, camera: str, pixel: str, source: str | None = No
             z_long = long_z(classes, **kw)
             explained = explain(ev, *at, state.n, classes=classes, z_long=z_long, **kw)
             # explain() numbers rows and columns within the window read; the photos' evidence, in the frame
-            sights = sightings(
-                store, fs.photos, family, [replace(cand, row=row, col=col) for cand, _ in explained]
-            )
+            framed = [replace(cand, row=row, col=col) for cand, _ in explained]
+            sights = sightings(with_evidence(store, family, fs.photos), group, framed)
             for c, ((_, entry), sight) in enumerate(zip(explained, sights, strict=True)):
                 entry.update(row=row, col=col)
                 entry["exposure_classes"] = class_facts(classes, parts, *at, c, **kw)

@@ -18,7 +18,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, delete, event, func, insert, null, select, update
+from sqlalchemy import Engine, create_engine, delete, event, insert, null, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -267,20 +267,6 @@ class Catalog:
                 s.add(found)
                 s.flush()
         return found
-
-    def dark_weights(self, group_ids: Iterable[int]) -> dict[int, list[float]]:
-        """Dark weight (exposure time x ISO / 100, ISO 100 when unknown) of each group's ingested files whose
-        exposure time is known."""
-        weight = File.exposure_time * func.coalesce(File.iso, 100.0) / 100.0
-        stmt = select(File.group_id, weight).where(
-            File.group_id.in_(list(group_ids)), File.status == INGESTED, File.exposure_time > 0
-        )
-        out: dict[int, list[float]] = {}
-        with self.read() as s:
-            for gid, w in s.execute(stmt):
-                if gid is not None and w is not None:
-                    out.setdefault(gid, []).append(float(w))
-        return out
 
     def photos(self, group_ids: Iterable[int], *, standouts: bool = False) -> list[Photo]:
         """The ingested files of some groups in capture order (undated last), with their sparse evidence
