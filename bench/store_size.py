@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from hpstore.compact import compact
+from hpstore.compact import compact, state_bytes
 from hpstore.ingest import ingest
 from hpstore.lifetime import LIFE_CAMERA, onset_error, write_life
 from hpstore.query import query
@@ -36,10 +36,6 @@ TARGET_YEARS = 10
 TARGET_PHOTOS_PER_YEAR = 3000
 FEW_GB = 5e9  # "a few GB"
 KEEP_YEARS = 3  # years kept apart by compaction in the extrapolation
-
-
-def _tree_bytes(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
 def _catalog_bytes(path: Path) -> tuple[int, int]:
@@ -60,7 +56,7 @@ def measure(photos: list[str], store: Path, period: str) -> dict[str, float]:
     with Store(settings, create=False) as st:
         groups = [g for g in st.catalog.groups() if g.n > 0]
     samples = groups[0].height * groups[0].width * groups[0].channels
-    state = _tree_bytes(settings.state_path)
+    state = state_bytes(settings)
     blob, count = _catalog_bytes(store / "catalog.sqlite")
     return {
         "groups": len(groups),

@@ -40,7 +40,8 @@ class CompactReport:
         return {"merged": self.merged, "bytes_before": self.bytes_before, "bytes_after": self.bytes_after}
 
 
-def _tree_bytes(settings: Settings) -> int:
+def state_bytes(settings: Settings) -> int:
+    """Bytes the store's Zarr state takes on disk."""
     return sum(p.stat().st_size for p in settings.state_path.rglob("*") if p.is_file())
 
 
@@ -61,7 +62,7 @@ def compact(settings: Settings, *, before: str, camera: str | None = None, dry_r
     Store.prepare(settings)
     with StoreLock(settings.store, wait=True, mark_run=False), Store(settings) as store:
         store.collect_garbage()
-        report.bytes_before = _tree_bytes(settings)
+        report.bytes_before = state_bytes(settings)
         cams = {c.id: c for c in select_cameras(store.catalog.cameras(), camera)}
         for family in families(store.catalog.groups(cams)):
             by_class: dict[str, list[Group]] = defaultdict(list)
@@ -89,7 +90,7 @@ def compact(settings: Settings, *, before: str, camera: str | None = None, dry_r
                 if not dry_run:
                     _merge(store, old, label)
         store.collect_garbage()
-        report.bytes_after = _tree_bytes(settings)
+        report.bytes_after = state_bytes(settings)
     return report
 
 
