@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,9 +60,12 @@ def compact(settings: Settings, *, before: str, camera: str | None = None, dry_r
     """Merge, per camera, source, geometry and exposure class, the periods that end by ``before``."""
     until = periods.parse_date(before)
     report = CompactReport()
-    Store.prepare(settings)
-    with StoreLock(settings.store, wait=True, mark_run=False), Store(settings) as store:
-        store.collect_garbage()
+    Store.require(settings)
+    # A dry run only reads: no writer lock, no schema upgrade, no garbage collection.
+    lock = nullcontext() if dry_run else StoreLock(settings.store, wait=True, mark_run=False)
+    with lock, Store(settings, create=not dry_run) as store:
+        if not dry_run:
+            store.collect_garbage()
         report.bytes_before = state_bytes(settings)
         cams = {c.id: c for c in select_cameras(store.catalog.cameras(), camera)}
         for family in families(store.catalog.groups(cams)):
@@ -89,7 +93,8 @@ def compact(settings: Settings, *, before: str, camera: str | None = None, dry_r
                 )
                 if not dry_run:
                     _merge(store, old, label)
-        store.collect_garbage()
+        if not dry_run:
+            store.collect_garbage()
         report.bytes_after = state_bytes(settings)
     return report
 

@@ -16,13 +16,19 @@ class Store:
 
     def __init__(self, settings: Settings, *, create: bool = True) -> None:
         self.settings = settings
-        root = settings.store
-        if not create and not (root / "state.zarr").exists() and settings.catalog_url is None:
-            raise StoreError(f"no hpstore store at {root} (run `hpstore ingest PATH` first, or pass --store)")
+        if not create:
+            self.require(settings)
         if create:
             self.prepare(settings)
         self.catalog = Catalog(settings.catalog, readonly=not create)
         self.state = StateStore(settings.state_path)
+
+    @staticmethod
+    def require(settings: Settings) -> None:
+        """Refuse a store that does not exist yet (for commands that must not create one)."""
+        root = settings.store
+        if not (root / "state.zarr").exists() and settings.catalog_url is None:
+            raise StoreError(f"no hpstore store at {root} (run `hpstore ingest PATH` first, or pass --store)")
 
     @staticmethod
     def prepare(settings: Settings) -> None:

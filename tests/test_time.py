@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from hpstore.compact import compact
+from hpstore.errors import StoreError
 from hpstore.history import history, timeline
 from hpstore.ingest import ingest
 from hpstore.lifetime import Aging, onset_error, write_life
@@ -234,6 +236,13 @@ def test_compact_merges_old_periods_and_keeps_answers(life: Life, tmp_path: Path
     before = query(copy, source="raw", top=20)
     with Store(copy, create=False) as store:
         groups_before = len(store.catalog.groups())
+    planned = compact(copy, before="2021", dry_run=True)
+    assert planned.merged and planned.bytes_after == planned.bytes_before
+    with Store(copy, create=False) as store:
+        assert len(store.catalog.groups()) == groups_before  # a dry run changes nothing
+    with pytest.raises(StoreError):
+        compact(make_settings(tmp_path / "nothing"), before="2021")
+    assert not (tmp_path / "nothing").exists()  # and no store is made where there was none
     done = subprocess.run(
         [*hpstore_command(), "--store", str(copy.store), "compact", "--before", "2021", "--format", "json"],
         capture_output=True,
