@@ -259,7 +259,8 @@ class _Ingest:
     # ---- accumulation ---------------------------------------------------------------------------------
 
     def accumulate(self, group: Group, todos: list[_Todo], pool: ThreadPoolExecutor) -> None:
-        """Decode ``todos`` into a ring of frame slots and fold every ``k`` ready frames into the state.
+        """Decode ``todos`` into a ring of frame slots and add every ``k`` ready frames to exact integer sums;
+        a commit merges the sums into the group's float64 state and writes it.
 
         The ring holds ``k`` frames being gathered plus two per decoder, so decoders keep working while a
         batch is folded (by the same pool); memory is bounded by ``settings.batch_mb``, whatever the number
@@ -268,6 +269,7 @@ class _Ingest:
         info = todos[0].info
         assert info is not None
         state = self.store.state.read(group.id, group.generation, group.n) if group.n else stats.empty(info.shape)
+        sums = stats.sums_for(info.shape, info.dtype)
         capacity, k = ring_size(info.nbytes, self.settings)
         ring = np.empty((capacity, *info.shape), info.dtype)
         free = list(range(capacity))
@@ -285,10 +287,16 @@ class _Ingest:
                 slot = free.pop()
                 inflight.append((todo, slot, pool.submit(_load, todo.path, todo.info or info, ring[slot])))
 
-        def run(fold: Callable[[int, int], None], pieces: list[tuple[int, int]]) -> None:
+        def run(work: Callable[[int, int], None], pieces: list[tuple[int, int]]) -> None:
             # Fold on the decoder threads, after the decodes already queued: no core is oversubscribed.
-            for future in [pool.submit(fold, lo, hi) for lo, hi in pieces]:
+            for future in [pool.submit(work, lo, hi) for lo, hi in pieces]:
                 future.result()
+
+        def commit() -> None:
+            stats.flush(state, sums, run, pieces)
+            self.commit(group, state, pending)
+
+        pieces = 4 * self.settings.workers
 
         fill()
         while inflight or ready:
@@ -298,7 +306,7 @@ class _Ingest:
                 for _, _, future in inflight:
                     future.cancel()
                 wait([f for _, _, f in inflight])
-                self.commit(group, state, pending)
+                commit()
                 raise Interrupted(f"interrupted; {self.report.ingested} files committed by this run. {RESUME}")
             if inflight:
                 todo, slot, future = inflight.popleft()
@@ -313,15 +321,18 @@ class _Ingest:
                 self.emit(Event("advance"))
             if len(ready) >= k or (ready and not inflight):
                 keep = self._dedupe(ready, group, pending)
-                stats.update_slots(state, ring, np.asarray(keep, np.int64), run, pieces=4 * self.settings.workers)
+                if len(keep) > sums.room:
+                    stats.flush(state, sums, run, pieces)
+                stats.add_slots(sums, ring, np.asarray(keep, np.int64), run, pieces)
                 checkpoint("folded")
                 free.extend(slot for _, slot, _ in ready)
                 ready.clear()
                 fill()
                 if time.monotonic() - last_commit >= self.settings.commit_seconds:
-                    self.commit(group, state, pending)
+                    commit()
                     last_commit = time.monotonic()
-        self.commit(group, state, pending)
+        del ring  # every frame is folded: give its memory back before the state is touched and written
+        commit()
 
     def commit(self, group: Group, state: stats.State, pending: list[dict[str, Any]]) -> None:
         """Write the state as a new generation, then switch the catalog to it with the files it counts."""
