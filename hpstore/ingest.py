@@ -331,7 +331,6 @@ class _Ingest:
                 if time.monotonic() - last_commit >= self.settings.commit_seconds:
                     commit()
                     last_commit = time.monotonic()
-        del ring  # every frame is folded: give its memory back before the state is touched and written
         commit()
 
     def commit(self, group: Group, state: stats.State, pending: list[dict[str, Any]]) -> None:

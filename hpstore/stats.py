@@ -28,7 +28,6 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
-
 F64 = NDArray[np.float64]
 
 

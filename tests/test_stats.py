@@ -75,3 +75,57 @@ def test_shape_mismatch_is_refused() -> None:
 def test_finalize_of_empty_is_nan() -> None:
     mean, var = stats.finalize(stats.empty((1, 1, 1)))
     assert np.isnan(mean).all() and np.isnan(var).all()
+
+
+def test_sums_added_in_batches_then_flushed_match_numpy() -> None:
+    rng = np.random.default_rng(5)
+    for dtype, high in ((np.uint8, 256), (np.uint16, 1 << 16)):
+        frames = rng.integers(0, high, (23, 5, 7, 3), dtype=dtype)
+        state, sums = stats.empty(frames.shape[1:]), stats.sums_for(frames.shape[1:], dtype)
+        # Slots out of order and batches of 1, 9 (more than one group of four) and 13: the ring as ingest uses it.
+        order = rng.permutation(len(frames))
+        for batch in (order[:1], order[1:10], order[10:]):
+            stats.add_slots(sums, frames, batch, pieces=3)
+        assert sums.n == len(frames)
+        stats.flush(state, sums, pieces=2)
+        assert sums.n == 0 and not sums.s1.any() and not sums.s2.any()
+        _close(state, frames)
+        # A second flush into the same state is a Chan merge of the two.
+        more = rng.integers(0, high, (6, 5, 7, 3), dtype=dtype)
+        stats.flush(state, stats.add_slots(sums, more, np.arange(6)))
+        _close(state, np.concatenate([frames, more]))
+
+
+def test_sums_stay_exact_up_to_their_limit() -> None:
+    # The extremes the integer types must hold: LIMIT8 frames of 0 and 255, LIMIT16 frames of 0 and 65535.
+    for dtype, top, limit in ((np.uint8, 255, stats.LIMIT8), (np.uint16, 65535, stats.LIMIT16)):
+        frames = np.zeros((limit, 1, 2, 1), dtype)
+        frames[::2, 0, 0, 0] = top  # half at each end: the largest variance
+        frames[:, 0, 1, 0] = top  # constant at the top: variance exactly 0
+        sums = stats.add_slots(stats.sums_for((1, 2, 1), dtype), frames, np.arange(limit))
+        assert sums.room == 0
+        state = stats.flush(stats.empty((1, 2, 1)), sums)
+        mean, var = stats.finalize(state)
+        assert mean[0, 0, 0] == top / 2 and var[0, 0, 0] == (top / 2) ** 2
+        assert mean[0, 1, 0] == top and var[0, 1, 0] == 0.0
+
+
+def test_sums_refuse_frames_they_cannot_hold() -> None:
+    sums = stats.sums_for((2, 2, 1), np.uint8)
+    for frames, slots, message in (
+        (np.zeros((3, 2, 2, 1), np.uint16), np.arange(1), "other sample size"),
+        (np.zeros((3, 2, 3, 1), np.uint8), np.arange(1), "do not fit"),
+    ):
+        try:
+            stats.add_slots(sums, frames, slots)
+        except ValueError as err:
+            assert message in str(err)
+        else:
+            raise AssertionError(f"expected ValueError: {message}")
+    sums.n = sums.limit - 1
+    try:
+        stats.add_slots(sums, np.zeros((2, 2, 2, 1), np.uint8), np.arange(2))
+    except ValueError as err:
+        assert "flush first" in str(err)
+    else:
+        raise AssertionError("expected ValueError: overflow")
