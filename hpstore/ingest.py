@@ -2,9 +2,10 @@
 
 Work flows one way. The main thread owns the catalog and the state (one writer) and coordinates; a thread
 pool reads, hashes and decodes files straight into a ring of frame slots (JPEG decoding releases the GIL).
-Every ``k`` ready frames are folded into the group state by the same pool, in pieces queued behind the
-decodes already in flight, so the cores are never oversubscribed. A commit writes the state as a new
-generation, then switches the catalog to it with the files it counts, in one transaction (see
+Every ``k`` ready frames are added to the group's exact integer sums (``stats.Sums``) by the same pool, in
+pieces queued behind the decodes already in flight, so the cores are never oversubscribed. A commit writes
+the committed state with the sums merged in as a new generation, chunk by chunk (no whole float64 state is
+ever in memory), then switches the catalog to it with the files it counts, in one transaction (see
 ``statestore``); a writer lock keeps a second ingest out.
 """
 
@@ -34,6 +35,7 @@ from .exposure import exposure_class
 from .faults import checkpoint
 from .lock import StoreLock
 from .settings import Settings
+from .statestore import ChunkSource, Region, StateStore
 from .store import Store
 
 
@@ -260,7 +262,7 @@ class _Ingest:
 
     def accumulate(self, group: Group, todos: list[_Todo], pool: ThreadPoolExecutor) -> None:
         """Decode ``todos`` into a ring of frame slots and add every ``k`` ready frames to exact integer sums;
-        a commit merges the sums into the group's float64 state and writes it.
+        a commit merges the sums into the group's committed float64 state as it writes the new generation.
 
         The ring holds ``k`` frames being gathered plus two per decoder, so decoders keep working while a
         batch is folded (by the same pool); memory is bounded by ``settings.batch_mb``, whatever the number
@@ -268,7 +270,6 @@ class _Ingest:
         """
         info = todos[0].info
         assert info is not None
-        state = self.store.state.read(group.id, group.generation, group.n) if group.n else stats.empty(info.shape)
         sums = stats.sums_for(info.shape, info.dtype)
         capacity, k = ring_size(info.nbytes, self.settings)
         ring = np.empty((capacity, *info.shape), info.dtype)
@@ -292,10 +293,6 @@ class _Ingest:
             for future in [pool.submit(work, lo, hi) for lo, hi in pieces]:
                 future.result()
 
-        def commit() -> None:
-            stats.flush(state, sums, run, pieces)
-            self.commit(group, state, pending)
-
         pieces = 4 * self.settings.workers
 
         fill()
@@ -306,7 +303,7 @@ class _Ingest:
                 for _, _, future in inflight:
                     future.cancel()
                 wait([f for _, _, f in inflight])
-                commit()
+                self.commit(group, sums, pending)
                 raise Interrupted(f"interrupted; {self.report.ingested} files committed by this run. {RESUME}")
             if inflight:
                 todo, slot, future = inflight.popleft()
@@ -322,32 +319,37 @@ class _Ingest:
             if len(ready) >= k or (ready and not inflight):
                 keep = self._dedupe(ready, group, pending)
                 if len(keep) > sums.room:
-                    stats.flush(state, sums, run, pieces)
+                    self.commit(group, sums, pending)
                 stats.add_slots(sums, ring, np.asarray(keep, np.int64), run, pieces)
                 checkpoint("folded")
                 free.extend(slot for _, slot, _ in ready)
                 ready.clear()
                 fill()
                 if time.monotonic() - last_commit >= self.settings.commit_seconds:
-                    commit()
+                    self.commit(group, sums, pending)
                     last_commit = time.monotonic()
-        commit()
+        self.commit(group, sums, pending)
 
-    def commit(self, group: Group, state: stats.State, pending: list[dict[str, Any]]) -> None:
-        """Write the state as a new generation, then switch the catalog to it with the files it counts."""
+    def commit(self, group: Group, sums: stats.Sums, pending: list[dict[str, Any]]) -> None:
+        """Write the committed state with ``sums`` merged in as a new generation, then switch the catalog to it
+        with the files it counts; then empty the sums. Without new frames only the files' rows are recorded."""
         if not pending:
             return
-        old, new = group.generation, group.generation + 1
-        self.store.state.write(group.id, new, state)
-        checkpoint("state-written")
+        old, new, n = group.generation, group.generation, group.n + sums.n
+        if sums.n:
+            new = old + 1
+            self.store.state.write_from(group.id, new, sums.shape, n, _merged(self.store.state, group, sums))
+            checkpoint("state-written")
         try:
-            self.store.catalog.commit_group(group.id, state.n, new, pending)
+            self.store.catalog.commit_group(group.id, n, new, pending)
         except CatalogError:
-            self.store.state.drop(group.id, new)  # the catalog still points at ``old``: free the space
+            if new != old:
+                self.store.state.drop(group.id, new)  # the catalog still points at ``old``: free the space
             raise
         checkpoint("catalog-committed")
-        group.generation, group.n = new, state.n
-        if old:
+        group.generation, group.n = new, n
+        sums.clear()
+        if old and new != old:
             self.store.state.drop(group.id, old)
             checkpoint("old-dropped")
         pending.clear()
@@ -370,6 +372,19 @@ class _Ingest:
             self.report.count(INGESTED)
             keep.append(slot)
         return keep
+
+
+def _merged(state: StateStore, group: Group, sums: stats.Sums) -> ChunkSource:
+    """The chunks of ``group``'s committed state with the frames of ``sums`` merged in, one region at a time."""
+    read = state.reader(group.id, group.generation, group.n) if group.n else None
+
+    def chunk(region: Region) -> tuple[np.ndarray, np.ndarray]:
+        window = sums.window(region)
+        part = read(region) if read is not None else stats.empty(window.shape)
+        stats.flush(part, window)
+        return part.mean, part.m2
+
+    return chunk
 
 
 def ring_size(frame_bytes: int, settings: Settings) -> tuple[int, int]:

@@ -8,13 +8,16 @@ Layout under ``<store>/state.zarr``::
 A commit writes a new generation whole (every chunk, from one writer: zarr loses data on concurrent or
 unaligned partial chunk writes), then the catalog switches the group to it in one transaction, then the old
 generation is deleted. A generation the catalog does not point at is garbage from an interrupted commit.
+``write_from`` computes the chunks one region at a time (ingest merges the old generation's region with the
+new frames' sums there), so a commit never holds a whole state in memory.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +33,9 @@ _COMPRESSOR = BloscCodec(cname="lz4", clevel=1, shuffle="shuffle")
 FIELDS = ("mean", "m2")
 _WRITERS = 4  # threads compressing and writing chunks
 _ALL = slice(None)
+
+Region = tuple[slice, slice]  # (rows, cols) of one chunk
+ChunkSource = Callable[[Region], tuple[np.ndarray, np.ndarray]]  # region -> (mean, m2) there
 
 
 def _chunks(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -53,43 +59,63 @@ class StateStore:
 
     def write(self, group_id: int, generation: int, state: State) -> None:
         """Write ``state`` as a new generation (all chunks; overwrites leftovers of the same generation)."""
+        self.write_from(group_id, generation, state.shape, state.n, lambda r: (state.mean[r], state.m2[r]))
+
+    def write_from(
+        self, group_id: int, generation: int, shape: tuple[int, ...], n: int, source: ChunkSource
+    ) -> None:
+        """Write a new generation of ``n`` frames whose chunks ``source`` computes: ``source(region)`` gives
+        the (mean, m2) arrays of one chunk's (rows, cols) region. A few threads compute and write the chunks,
+        so a state need never be whole in memory."""
         try:
             self.drop(group_id, generation)  # leftovers of an interrupted commit of the same generation
             root = self._root("a")
             node = root.require_group(self._name(group_id, generation))
-            for name in FIELDS:
-                data = getattr(state, name)
-                array = node.create_array(
+            arrays = [
+                node.create_array(
                     name,
-                    shape=data.shape,
+                    shape=shape,
                     dtype="float64",
-                    chunks=_chunks(data.shape),
+                    chunks=_chunks(shape),
                     compressors=_COMPRESSOR,
                     overwrite=True,
                     config={"write_empty_chunks": True},  # write every chunk; no per-chunk all-zero scan
                 )
-                _write_chunks(array, data)
-                checkpoint("state-array")
-            node.attrs["n"] = state.n
+                for name in FIELDS
+            ]
+            _write_chunks(arrays, source)
+            node.attrs["n"] = n
             _fsync_tree(self.path / self._name(group_id, generation))
         except OSError as err:
             self.drop(group_id, generation)  # free the space a half-written generation holds
             raise StoreError(f"cannot write state of group {group_id}: {err.strerror or err}") from err
+
+    def reader(self, group_id: int, generation: int, n: int) -> Callable[[Region], State]:
+        """Windows of a committed generation, ``read(region)``, with its arrays opened once."""
+        name = self._name(group_id, generation)
+        try:
+            stored_n = zarr.open_group(str(self.path / name), mode="r").attrs.get("n")
+            arrays = [zarr.open_array(str(self.path / name / f), mode="r") for f in FIELDS]
+        except (OSError, KeyError, ValueError) as err:
+            raise StateError(f"state {name} is missing or unreadable: {err}") from err
+        if stored_n != n:
+            raise StateError(f"state {name} holds {stored_n} frames but the catalog says {n}")
+
+        def read(region: Region) -> State:
+            try:
+                mean, m2 = (np.asarray(array[region]) for array in arrays)
+            except (OSError, KeyError, ValueError) as err:
+                raise StateError(f"state {name} is unreadable: {err}") from err
+            return State(n, mean, m2)
+
+        return read
 
     def read(self, group_id: int, generation: int, n: int, rows: slice = _ALL, cols: slice = _ALL) -> State:
         """Read a committed generation, or a window of it (only the chunks it touches are read).
 
         ``n`` comes from the catalog and is checked against the count stored with the arrays.
         """
-        name = self._name(group_id, generation)
-        try:
-            stored_n = zarr.open_group(str(self.path / name), mode="r").attrs.get("n")
-            arrays = {f: zarr.open_array(str(self.path / name / f), mode="r")[rows, cols] for f in FIELDS}
-        except (OSError, KeyError, ValueError) as err:
-            raise StateError(f"state {name} is missing or unreadable: {err}") from err
-        if stored_n != n:
-            raise StateError(f"state {name} holds {stored_n} frames but the catalog says {n}")
-        return State(n, np.asarray(arrays["mean"]), np.asarray(arrays["m2"]))
+        return self.reader(group_id, generation, n)((rows, cols))
 
     def generations(self, group_id: int) -> list[int]:
         folder = self.path / f"g{group_id}"
@@ -108,27 +134,34 @@ class StateStore:
         shutil.rmtree(self.path / self._name(group_id, generation), ignore_errors=True)
 
 
-def _write_chunks(array: zarr.Array, data: np.ndarray) -> None:
-    """Write ``data`` chunk by chunk from a few threads, and return only when every write has ended.
+def _write_chunks(arrays: list[zarr.Array], source: ChunkSource) -> None:
+    """Write every chunk of ``arrays`` from ``source`` with a few threads; return when every write has ended.
 
     One ``array[...] = data`` would fan out into concurrent chunk writes on zarr's event loop; when one
     fails (a full disk), the others carry on after the exception and would recreate files in a generation
-    being deleted. Here each call writes one whole chunk, and all calls are waited for.
+    being deleted. Here each call writes one whole chunk of each array, and all calls are waited for: the
+    first half of the chunks, then the second.
     """
-    rows, cols = array.chunks[:2]
+    rows, cols = arrays[0].chunks[:2]
+    height, width = arrays[0].shape[:2]
     regions = [
-        (slice(r, r + rows), slice(c, c + cols))
-        for r in range(0, data.shape[0], rows)
-        for c in range(0, data.shape[1], cols)
+        (slice(r, min(r + rows, height)), slice(c, min(c + cols, width)))
+        for r in range(0, height, rows)
+        for c in range(0, width, cols)
     ]
 
-    def write(region: tuple[slice, slice]) -> None:
-        array[region] = data[region]
+    def write(region: Region) -> None:
+        for array, data in zip(arrays, source(region), strict=True):
+            array[region] = data
 
     with ThreadPoolExecutor(max_workers=_WRITERS) as pool:
-        futures = [pool.submit(write, region) for region in regions]
-    for future in futures:
-        future.result()  # all have ended: re-raise the first error, if any
+        half = (len(regions) + 1) // 2
+        for part in (regions[:half], regions[half:]):
+            futures = [pool.submit(write, region) for region in part]
+            wait(futures)
+            for future in futures:
+                future.result()  # all have ended: re-raise the first error, if any
+            checkpoint("state-array")
 
 
 def _fsync(path: str) -> None:

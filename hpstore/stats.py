@@ -82,6 +82,16 @@ class Sums:
         """Frames that can still be added before the sums must be flushed."""
         return self.limit - self.n
 
+    def window(self, region: tuple[slice, ...]) -> Sums:
+        """A copy of the sums over ``region`` (leading axes of the frame), to flush one region at a time."""
+        return Sums(self.n, self.s1[region].copy(), self.s2[region].copy(), self.limit)
+
+    def clear(self) -> None:
+        """Forget the frames held (after they were merged into a state elsewhere)."""
+        self.s1.fill(0)
+        self.s2.fill(0)
+        self.n = 0
+
 
 def sums_for(shape: tuple[int, ...], dtype: np.dtype | type) -> Sums:
     """Empty sums for frames of ``shape`` and unsigned integer ``dtype`` (8 or 16 bit).
