@@ -234,8 +234,9 @@ def stored_state(settings: Settings, group_id: int) -> tuple[stats.State, int]:
 
 
 def fold_ms(files: Sequence[Path], k: int) -> tuple[float, float]:
-    """(ms per frame of ``stats.add_slots`` for a batch of ``k`` decoded frames, ms of one ``stats.flush``
-    into a state of frames already), one thread, memory already touched: the two costs of ingest's fold."""
+    """(ms per frame of ``stats.add_slots`` for a batch of ``k`` decoded frames, ms of merging the sums into
+    a state of frames already with ``stats.flush``), one thread, memory already touched: the two costs of
+    ingest's fold (a commit does the merge chunk by chunk, inside its state write)."""
     stack = np.empty((k, HEIGHT, WIDTH, 3), np.uint8)
     for i in range(k):  # files repeat when there are fewer than k: the cost does not depend on content
         simplejpeg.decode_jpeg(files[i % len(files)].read_bytes(), colorspace="RGB", buffer=stack[i])
@@ -482,7 +483,7 @@ def print_budget(res: Results) -> None:
     print(f"  ingest without commits (est.)         {(res.ingest - commit) / n * 1000:8.1f} ms")
     print(f"  stats.add_slots alone, batch of {res.batch:2d}    {res.fold_k:8.1f} ms   (the batch ingest picks)")
     print(f"  stats.add_slots alone, batch of 16    {res.fold_16:8.1f} ms")
-    print(f"  stats.flush, once per commit          {res.flush:8.0f} ms   (one thread)")
+    print(f"  sums merged into a state (stats.flush) {res.flush:7.0f} ms   (per commit, inside its state write)")
     print(f"  commits: {res.commits} x state write           {commit * 1000:8.0f} ms   (whole run)")
     print(f"  state read (StateStore.read)          {res.read * 1000:8.0f} ms   (once per group and run)")
 

@@ -379,9 +379,7 @@ def _merged(state: StateStore, group: Group, sums: stats.Sums) -> ChunkSource:
     read = state.reader(group.id, group.generation, group.n) if group.n else None
 
     def chunk(region: Region) -> tuple[np.ndarray, np.ndarray]:
-        window = sums.window(region)
-        part = read(region) if read is not None else stats.empty(window.shape)
-        stats.flush(part, window)
+        part = stats.with_sums(read(region) if read is not None else None, sums, region)
         return part.mean, part.m2
 
     return chunk

@@ -82,10 +82,6 @@ class Sums:
         """Frames that can still be added before the sums must be flushed."""
         return self.limit - self.n
 
-    def window(self, region: tuple[slice, ...]) -> Sums:
-        """A copy of the sums over ``region`` (leading axes of the frame), to flush one region at a time."""
-        return Sums(self.n, self.s1[region].copy(), self.s2[region].copy(), self.limit)
-
     def clear(self) -> None:
         """Forget the frames held (after they were merged into a state elsewhere)."""
         self.s1.fill(0)
@@ -169,28 +165,28 @@ def _add16(ring, slots, s1, s2, lo, hi):  # pragma: no cover
 
 
 @numba.njit(nogil=True, boundscheck=False, cache=True)
-def _flush_range(mean, m2, n_a, s1, s2, n_b, lo, hi):  # pragma: no cover
-    """Merge the sums of ``n_b`` frames into ``mean``/``m2`` (of ``n_a`` frames) for samples ``lo:hi``,
-    and zero the sums. ``n_b * S2 - S1**2`` is exact in int64 (see ``LIMIT8``/``LIMIT16``), so the batch's
-    M2 is rounded once."""
+def _merge_sums(mean, m2, n_a, s1, s2, n_b):  # pragma: no cover
+    """Merge the sums of ``n_b`` frames into ``mean``/``m2`` of ``n_a`` frames (3-d arrays of any strides;
+    with ``n_a == 0`` their content is ignored). ``n_b * S2 - S1**2`` is exact in int64 (see
+    ``LIMIT8``/``LIMIT16``), so the batch's M2 is rounded once."""
     n = n_a + n_b
     w = n_b / n
     c = n_a * n_b / n
     inv_b = 1.0 / n_b
-    for p in range(lo, hi):
-        t1 = np.int64(s1[p])
-        spread = np.float64(np.int64(n_b) * np.int64(s2[p]) - t1 * t1)
-        mean_b = np.float64(t1) * inv_b
-        m2_b = spread * inv_b
-        if n_a == 0:
-            mean[p] = mean_b
-            m2[p] = m2_b
-        else:
-            delta = mean_b - mean[p]
-            mean[p] += delta * w
-            m2[p] += m2_b + delta * delta * c
-        s1[p] = 0
-        s2[p] = 0
+    rows, cols, channels = s1.shape
+    for i in range(rows):
+        for j in range(cols):
+            for q in range(channels):
+                t1 = np.int64(s1[i, j, q])
+                mean_b = np.float64(t1) * inv_b
+                m2_b = np.float64(np.int64(n_b) * np.int64(s2[i, j, q]) - t1 * t1) * inv_b
+                if n_a == 0:
+                    mean[i, j, q] = mean_b
+                    m2[i, j, q] = m2_b
+                else:
+                    delta = mean_b - mean[i, j, q]
+                    mean[i, j, q] += delta * w
+                    m2[i, j, q] += m2_b + delta * delta * c
 
 
 @numba.njit(parallel=True, nogil=True, cache=True)
@@ -281,25 +277,25 @@ def add_slots(sums: Sums, ring: np.ndarray, slots: np.ndarray, run: Runner | Non
     return sums
 
 
-def flush(state: State, sums: Sums, run: Runner | None = None, pieces: int = 1) -> State:
-    """Merge the frames held by ``sums`` into ``state`` (Chan et al.), in place, and empty the sums.
+def with_sums(base: State | None, sums: Sums, region: tuple[slice, ...]) -> State:
+    """The state over ``region`` (leading axes of the frame) of the frames behind ``base`` and those held
+    by ``sums`` (Chan et al.). ``base`` is that region of a state, updated in place and returned (``None``:
+    no frames before, new arrays); ``sums`` are left as they are."""
+    s1, s2 = sums.s1[region], sums.s2[region]
+    if base is None:
+        base = State(0, np.empty(s1.shape), np.empty(s1.shape))
+    if base.shape != s1.shape:
+        raise ValueError(f"sums of shape {s1.shape} do not fit a state of shape {base.shape}")
+    if sums.n:
+        _merge_sums(base.mean, base.m2, base.n, s1, s2, sums.n)
+        base.n += sums.n
+    return base
 
-    ``run`` and ``pieces`` share the work out as in :func:`add_slots`.
-    """
-    if sums.shape != state.shape:
-        raise ValueError(f"sums of shape {sums.shape} do not fit a state of shape {state.shape}")
-    if sums.n == 0:
-        return state
-    mean, m2 = state.mean.reshape(-1), state.m2.reshape(-1)
-    s1, s2 = sums.s1.reshape(-1), sums.s2.reshape(-1)
-    n_a, n_b = state.n, sums.n
 
-    def work(lo: int, hi: int) -> None:
-        _flush_range(mean, m2, n_a, s1, s2, n_b, lo, hi)
-
-    (run or _run_here)(work, _split(mean.shape[0], pieces))
-    state.n += n_b
-    sums.n = 0
+def flush(state: State, sums: Sums) -> State:
+    """Merge the frames held by ``sums`` into ``state``, in place, and empty the sums."""
+    with_sums(state, sums, (slice(None),))
+    sums.clear()
     return state
 
 

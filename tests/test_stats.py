@@ -87,13 +87,33 @@ def test_sums_added_in_batches_then_flushed_match_numpy() -> None:
         for batch in (order[:1], order[1:10], order[10:]):
             stats.add_slots(sums, frames, batch, pieces=3)
         assert sums.n == len(frames)
-        stats.flush(state, sums, pieces=2)
+        stats.flush(state, sums)
         assert sums.n == 0 and not sums.s1.any() and not sums.s2.any()
         _close(state, frames)
         # A second flush into the same state is a Chan merge of the two.
         more = rng.integers(0, high, (6, 5, 7, 3), dtype=dtype)
         stats.flush(state, stats.add_slots(sums, more, np.arange(6)))
         _close(state, np.concatenate([frames, more]))
+
+
+def test_a_state_merged_with_sums_region_by_region_equals_the_whole() -> None:
+    # How a commit writes: each chunk's region of the committed state, merged with that region of the sums.
+    rng = np.random.default_rng(6)
+    old, new = rng.integers(0, 256, (2, 9, 10, 13, 3), dtype=np.uint8)
+    committed = stats.update(stats.empty(old.shape[1:]), old)
+    sums = stats.add_slots(stats.sums_for(new.shape[1:], np.uint8), new, np.arange(len(new)))
+    for base in (committed, None):
+        whole = stats.empty(committed.shape)
+        for rows, cols in ((slice(0, 4), slice(0, 8)), (slice(0, 4), slice(8, 13)), (slice(4, 10), slice(0, 13))):
+            window = (
+                None
+                if base is None
+                else stats.State(base.n, base.mean[rows, cols].copy(), base.m2[rows, cols].copy())
+            )
+            part = stats.with_sums(window, sums, (rows, cols))
+            whole.mean[rows, cols], whole.m2[rows, cols], whole.n = part.mean, part.m2, part.n
+        _close(whole, new if base is None else np.concatenate([old, new]))
+    assert sums.n == len(new) and sums.s1.any()  # left as they were
 
 
 def test_sums_stay_exact_up_to_their_limit() -> None:
