@@ -157,6 +157,7 @@ class _Ingest:
         self.report = IngestReport()
         self.counted: dict[str, str] = {}  # hash -> path of content counted in this run
         self.stop = threading.Event()  # set by Ctrl-C / SIGTERM: stop at the next safe point
+        self._buffers: tuple[tuple[tuple[int, ...], np.dtype], np.ndarray, stats.Sums, int] | None = None
 
     def problem(self, todo_key: str, status: str, reason: str) -> None:
         self.report.count(status)
@@ -264,16 +265,14 @@ class _Ingest:
         """Decode ``todos`` into a ring of frame slots and add every ``k`` ready frames to exact integer sums;
         a commit merges the sums into the group's committed float64 state as it writes the new generation.
 
-        The ring holds ``k`` frames being gathered plus two per decoder, so decoders keep working while a
+        The ring holds ``k`` frames being gathered plus one per decoder, so decoders keep working while a
         batch is folded (by the same pool); memory is bounded by ``settings.batch_mb``, whatever the number
         of files.
         """
         info = todos[0].info
         assert info is not None
-        sums = stats.sums_for(info.shape, info.dtype)
-        capacity, k = ring_size(info.nbytes, self.settings)
-        ring = np.empty((capacity, *info.shape), info.dtype)
-        free = list(range(capacity))
+        ring, sums, k = self.buffers(info)
+        free = list(range(len(ring)))
         inflight: deque[tuple[_Todo, int, Future[tuple[str, bytes]]]] = deque()
         ready: list[tuple[_Todo, int, tuple[str, bytes]]] = []
         pending: list[dict[str, Any]] = []
@@ -330,6 +329,22 @@ class _Ingest:
                     last_commit = time.monotonic()
         self.commit(group, sums, pending)
 
+    def buffers(self, info: PhotoInfo) -> tuple[np.ndarray, stats.Sums, int]:
+        """The decode ring, the (empty) integer sums and the batch size for frames like ``info``'s.
+
+        Groups of one geometry (exposure classes, periods) reuse them: fresh memory costs the kernel a page
+        fault per page at first touch (a few GB for a 24 MP camera), and a hypervisor more than that.
+        """
+        key = (info.shape, np.dtype(info.dtype))
+        if self._buffers is None or self._buffers[0] != key:
+            self._buffers = None  # free the other geometry's buffers before taking new ones
+            capacity, k = ring_size(info.nbytes, self.settings)
+            ring = np.empty((capacity, *info.shape), info.dtype)
+            self._buffers = (key, ring, stats.sums_for(info.shape, info.dtype), k)
+        _, ring, sums, k = self._buffers
+        assert sums.n == 0, "the last group committed all its frames"
+        return ring, sums, k
+
     def commit(self, group: Group, sums: stats.Sums, pending: list[dict[str, Any]]) -> None:
         """Write the committed state with ``sums`` merged in as a new generation, then switch the catalog to it
         with the files it counts; then empty the sums. Without new frames only the files' rows are recorded."""
@@ -385,9 +400,15 @@ def _merged(state: StateStore, group: Group, sums: stats.Sums) -> ChunkSource:
     return chunk
 
 
+def _geometry(todos: list[_Todo]) -> tuple[int, ...]:
+    info = todos[0].info
+    assert info is not None
+    return (*info.shape, info.bits)
+
+
 def ring_size(frame_bytes: int, settings: Settings) -> tuple[int, int]:
     """(slots in the decode ring, frames folded at once) for frames of ``frame_bytes`` within the budget."""
-    in_flight = 2 * settings.workers
+    in_flight = settings.workers
     capacity = int(np.clip((settings.batch_mb << 20) // frame_bytes, 2, settings.max_batch_frames + in_flight))
     return capacity, int(np.clip(capacity - in_flight, 1, settings.max_batch_frames))
 
@@ -429,7 +450,8 @@ def ingest(
                 identified = run.identify(todos, pool)
                 groups = run.grouped(identified)
                 run.emit(Event("phase", "ingesting", total=len(identified)))
-                for group_id, members in groups.items():
+                # Groups of one geometry one after the other: they share the decode ring and the sums.
+                for group_id, members in sorted(groups.items(), key=lambda item: _geometry(item[1])):
                     group = store.catalog.get_group(group_id)
                     run.accumulate(group, members, pool)
                     run.report.groups.append(group_id)

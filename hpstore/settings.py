@@ -10,7 +10,7 @@ Environment variables (all optional):
     Decoder threads (default: number of CPUs).
 ``HPSTORE_BATCH_MB``
     Memory for decoded frames waiting to be folded, in MiB (default 1536: 16 frames of 24 MP RGB
-    plus two per decoder; less memory folds fewer frames at once, which costs speed, never exactness).
+    plus one per decoder; less memory folds fewer frames at once, which costs speed, never exactness).
 ``HPSTORE_BATCH_FRAMES``
     Most frames folded at once (default 16).
 ``HPSTORE_PERIOD``

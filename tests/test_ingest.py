@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from pathlib import Path
 
@@ -203,3 +204,36 @@ def test_glob_patterns_and_a_pattern_that_matches_nothing(archive: Archive, sett
         and failed[0].path.endswith("*.nef")
         and failed[0].reason == "no file matches this pattern"
     )
+
+
+def test_groups_of_one_geometry_each_get_exactly_their_own_frames(tmp_path: Path) -> None:
+    # Two years, short and long exposures, RAW and JPEG: groups of one geometry share the decode ring and the
+    # integer sums within a run, and each group's state must still hold exactly its own frames.
+    camera = CameraSpec(make="Simcam", model="Y2", serial="YEARS001", height=48, width=64)
+    write_archive(
+        tmp_path / "photos",
+        camera,
+        [],
+        shots=14,
+        formats=("dng", "jpg"),
+        seed=11,
+        interval=dt.timedelta(days=61),
+        dark_frames={2, 3, 9},
+    )
+    settings = make_settings(tmp_path / "store", max_batch_frames=3, commit_seconds=0.0)
+    report = ingest([str(tmp_path / "photos")], settings)
+    assert report.ingested == 28
+    with Store(settings, create=False) as store:
+        groups = store.catalog.groups()
+        assert {(g.source, g.exposure) for g in groups} == {
+            (s, e) for s in ("raw", "rgb") for e in ("short", "long")
+        }
+        assert len({g.period for g in groups}) == 3  # 14 shots 61 days apart span three calendar years
+        for group in groups:
+            paths = [Path(p.path) for p in store.catalog.photos([group.id])]
+            frames = _raw_frames(paths) if group.source == "raw" else _jpeg_frames(paths)
+            state = store.state.read(group.id, group.generation, group.n)
+            assert state.n == len(frames) > 0
+            mean, var = stats.finalize(state)
+            np.testing.assert_allclose(mean, frames.astype(np.float64).mean(axis=0), rtol=1e-12)
+            np.testing.assert_allclose(var, frames.astype(np.float64).var(axis=0), rtol=1e-9, atol=1e-9)
