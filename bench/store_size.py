@@ -3,7 +3,7 @@
 A simulated camera life (``hpstore.lifetime``: photos in sessions over several years, defects appearing at
 known dates) is ingested three times, into stores whose periods are years, quarters and months. For each it
 prints the state bytes per period and exposure class, bytes per photosite per period (Zarr chunks as
-written: float64 mean and M2, blosc lz4 + shuffle), catalog bytes per photo (the per-photo standouts and
+written: float64 mean and M2, blosc lz4 + bit shuffle), catalog bytes per photo (the per-photo standouts and
 the file row), and the onset error of each planted defect. Then it extrapolates to a 24 MP camera over 10
 years with 3,000 photos a year, and compares with what a store with one period for the whole life needs
 (what hpstore kept before periods existed), from the same run's bytes per photosite.

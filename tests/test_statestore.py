@@ -1,0 +1,70 @@
+"""Zarr state storage: generations written chunk by chunk from a source, and older codecs still read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+from zarr.codecs import BloscCodec
+
+from hpstore import statestore, stats
+from hpstore.statestore import StateStore
+
+
+def _state(seed: int, shape: tuple[int, int, int], frames: int = 7) -> tuple[stats.State, np.ndarray]:
+    data = np.random.default_rng(seed).integers(0, 256, (frames, *shape), dtype=np.uint8)
+    return stats.update(stats.empty(shape), data), data
+
+
+def _shuffle(array: Path) -> str:
+    (codec,) = zarr.open_array(str(array), mode="r").compressors
+    assert isinstance(codec, BloscCodec)
+    return str(codec.shuffle.value)
+
+
+def test_a_generation_written_from_chunk_regions_reads_back_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(statestore, "CHUNK", 16)  # 40 x 50: chunks of 16 with partial ones at both edges
+    state, _ = _state(1, (40, 50, 3))
+    seen: list[tuple[slice, slice]] = []
+
+    def source(region: tuple[slice, slice]) -> tuple[np.ndarray, np.ndarray]:
+        seen.append(region)
+        return state.mean[region], state.m2[region]
+
+    store = StateStore(tmp_path / "state.zarr")
+    store.write_from(3, 1, state.shape, state.n, source)
+    assert len(seen) == 3 * 4  # each chunk's region once
+    back = store.read(3, 1, state.n)
+    np.testing.assert_array_equal(back.mean, state.mean)
+    np.testing.assert_array_equal(back.m2, state.m2)
+    window = store.reader(3, 1, state.n)((slice(10, 20), slice(5, 45)))
+    np.testing.assert_array_equal(window.mean, state.mean[10:20, 5:45])
+
+
+def test_a_generation_of_the_older_byte_shuffle_codec_reads_and_merges(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = StateStore(tmp_path / "state.zarr")
+    old, old_frames = _state(2, (20, 30, 3))
+    with monkeypatch.context() as patch:
+        patch.setattr(statestore, "_COMPRESSOR", BloscCodec(cname="lz4", clevel=1, shuffle="shuffle"))
+        store.write(1, 1, old)
+    new_frames = np.random.default_rng(3).integers(0, 256, (5, 20, 30, 3), dtype=np.uint8)
+    sums = stats.add_slots(stats.sums_for(old.shape, np.uint8), new_frames, np.arange(5))
+    assert _shuffle(tmp_path / "state.zarr/g1/v1/mean") == "shuffle"
+    read = store.reader(1, 1, old.n)
+
+    def merged_chunk(region: tuple[slice, slice]) -> tuple[np.ndarray, np.ndarray]:
+        part = stats.with_sums(read(region), sums, region)
+        return part.mean, part.m2
+
+    store.write_from(1, 2, old.shape, old.n + 5, merged_chunk)
+    assert _shuffle(tmp_path / "state.zarr/g1/v2/mean") == "bitshuffle"
+    merged = store.read(1, 2, old.n + 5)
+    frames = np.concatenate([old_frames, new_frames]).astype(np.float64)
+    np.testing.assert_allclose(merged.mean, frames.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(stats.finalize(merged)[1], frames.var(axis=0), rtol=1e-9, atol=1e-9)
