@@ -316,9 +316,9 @@ class _Ingest:
                     fill()
                 self.emit(Event("advance"))
             if len(ready) >= k or (ready and not inflight):
+                if len(ready) > sums.room:
+                    self.commit(group, sums, pending)  # before these frames' rows join ``pending``
                 keep = self._dedupe(ready, group, pending)
-                if len(keep) > sums.room:
-                    self.commit(group, sums, pending)
                 stats.add_slots(sums, ring, np.asarray(keep, np.int64), run, pieces)
                 checkpoint("folded")
                 free.extend(slot for _, slot, _ in ready)

@@ -97,8 +97,12 @@ def sums_for(shape: tuple[int, ...], dtype: np.dtype | type) -> Sums:
     dtype = np.dtype(dtype)
     if dtype.kind != "u" or dtype.itemsize > 2:
         raise ValueError(f"integer sums take 8- or 16-bit unsigned frames, not {dtype}")
-    wide, limit = (np.uint32, LIMIT8) if dtype.itemsize == 1 else (np.uint64, LIMIT16)
-    return Sums(0, np.zeros(shape, wide), np.zeros(shape, wide), limit)
+    wide = _sum_type(dtype)
+    return Sums(0, np.zeros(shape, wide), np.zeros(shape, wide), LIMIT8 if dtype.itemsize == 1 else LIMIT16)
+
+
+def _sum_type(frames: np.dtype) -> type[np.unsignedinteger]:
+    return np.uint32 if frames.itemsize == 1 else np.uint64
 
 
 @numba.njit(inline="always")
@@ -256,7 +260,7 @@ def add_slots(sums: Sums, ring: np.ndarray, slots: np.ndarray, run: Runner | Non
     """
     if ring.shape[1:] != sums.shape:
         raise ValueError(f"frames of shape {ring.shape[1:]} do not fit sums of shape {sums.shape}")
-    if (ring.dtype.itemsize == 1) != (sums.limit == LIMIT8):
+    if sums.s1.dtype != _sum_type(ring.dtype):
         raise ValueError(f"frames of {ring.dtype} do not fit sums made for the other sample size")
     if len(slots) > sums.room:
         raise ValueError(f"{len(slots)} more frames would overflow the sums: flush first ({sums.room} fit)")

@@ -7,12 +7,13 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 import rawpy
 import simplejpeg
 
 from hpstore import stats
-from hpstore.catalog import DUPLICATE, INGESTED
-from hpstore.ingest import ingest
+from hpstore.catalog import DUPLICATE, INGESTED, Group
+from hpstore.ingest import _Ingest, ingest
 from hpstore.settings import Settings
 from hpstore.simulator import Archive, CameraSpec, write_archive
 from hpstore.store import Store
@@ -41,17 +42,7 @@ def test_state_matches_numpy_over_the_same_frames(archive: Archive, settings: Se
     settings = settings.with_(max_batch_frames=4, commit_seconds=0.0)
     report = ingest([str(archive.shots[0].paths["dng"].parent)], settings)
     assert report.ingested == 2 * len(archive.shots)
-    states = _states(settings)
-    raw = next(s for k, s in states.items() if "/raw/" in k)
-    rgb = next(s for k, s in states.items() if "/rgb/" in k)
-    for state, frames in (
-        (raw, _raw_frames([s.paths["dng"] for s in archive.shots])),
-        (rgb, _jpeg_frames([s.paths["jpg"] for s in archive.shots])),
-    ):
-        mean, var = stats.finalize(state)
-        ref = frames.astype(np.float64)
-        np.testing.assert_allclose(mean, ref.mean(axis=0), rtol=1e-9)
-        np.testing.assert_allclose(var, ref.var(axis=0), rtol=1e-9, atol=1e-9)
+    _close_to_frames(settings, archive)
 
 
 def test_a_then_b_equals_a_and_b_at_once(archive: Archive, tmp_path: Path) -> None:
@@ -237,3 +228,40 @@ def test_groups_of_one_geometry_each_get_exactly_their_own_frames(tmp_path: Path
             mean, var = stats.finalize(state)
             np.testing.assert_allclose(mean, frames.astype(np.float64).mean(axis=0), rtol=1e-12)
             np.testing.assert_allclose(var, frames.astype(np.float64).var(axis=0), rtol=1e-9, atol=1e-9)
+
+
+def test_full_sums_commit_first_and_every_commit_counts_exactly_its_files(
+    archive: Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Sums that hold 5 frames and batches of 4: the second batch finds no room and must commit first, before
+    # its files' rows join the commit. After every commit the catalog's ingested files and the state agree.
+    monkeypatch.setattr(stats, "LIMIT8", 5)
+    monkeypatch.setattr(stats, "LIMIT16", 5)
+    seen: list[tuple[int, int]] = []
+    commit = _Ingest.commit
+
+    def checked(self: _Ingest, group: Group, sums: stats.Sums, pending: list[dict[str, object]]) -> None:
+        commit(self, group, sums, pending)
+        files = [f for f in self.store.catalog.files(INGESTED) if f.group_id == group.id]
+        seen.append((len(files), group.n))
+
+    monkeypatch.setattr(_Ingest, "commit", checked)
+    settings = make_settings(tmp_path / "store", max_batch_frames=4, commit_seconds=1e9)
+    report = ingest([str(p) for s in archive.shots for p in s.paths.values()], settings)
+    assert report.ingested == 2 * len(archive.shots)
+    assert len(seen) > 2 * len(archive.shots) / 5  # a commit whenever the sums were full, per group
+    assert all(files == n for files, n in seen), seen
+    _close_to_frames(settings, archive)
+
+
+def _close_to_frames(settings: Settings, archive: Archive) -> None:
+    states = _states(settings)
+    raw = next(s for k, s in states.items() if "/raw/" in k)
+    rgb = next(s for k, s in states.items() if "/rgb/" in k)
+    for state, frames in (
+        (raw, _raw_frames([s.paths["dng"] for s in archive.shots])),
+        (rgb, _jpeg_frames([s.paths["jpg"] for s in archive.shots])),
+    ):
+        mean, var = stats.finalize(state)
+        np.testing.assert_allclose(mean, frames.astype(np.float64).mean(axis=0), rtol=1e-9)
+        np.testing.assert_allclose(var, frames.astype(np.float64).var(axis=0), rtol=1e-9, atol=1e-9)
