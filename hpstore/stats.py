@@ -16,7 +16,8 @@ operations combine everything hpstore does:
 
 Ingest splits ``update`` in two so that the float64 state is touched once per commit, not once per batch:
 :func:`add_slots` adds decoded frames to exact integer :class:`Sums` (uint32 for 8-bit frames) as they come,
-and :func:`flush` merges the sums into the state before it is written.
+and :func:`with_sums` merges them into the committed state one chunk's region at a time, as the commit
+writes it (:func:`flush` does the same over the whole frame).
 """
 
 from __future__ import annotations
@@ -60,12 +61,12 @@ LIMIT16 = 40_000  # 16-bit frames whose n * S2 - S1**2 fits int64 (40,000**2 x 6
 
 @dataclass
 class Sums:
-    """Exact integer sums of the ``n`` frames folded since the last :func:`flush`, per sample.
+    """Exact integer sums of ``n`` frames, per sample, until they are merged into a state.
 
     ``s1`` is the sum of the values and ``s2`` the sum of their squares, shaped like one frame: uint32 for
     8-bit frames, uint64 for 16-bit ones. Adding a frame is a few integer operations per sample, with no
-    float state touched; :func:`flush` turns the sums into a (count, mean, M2) batch and merges it into a
-    :class:`State` once. ``limit`` is the most frames the sums hold exactly.
+    float state touched; :func:`with_sums` turns the sums into a (count, mean, M2) batch and merges it into
+    a :class:`State` once. ``limit`` is the most frames the sums hold exactly.
     """
 
     n: int
@@ -79,7 +80,7 @@ class Sums:
 
     @property
     def room(self) -> int:
-        """Frames that can still be added before the sums must be flushed."""
+        """Frames that can still be added before the sums must be merged into a state."""
         return self.limit - self.n
 
     def clear(self) -> None:
@@ -263,7 +264,7 @@ def add_slots(sums: Sums, ring: np.ndarray, slots: np.ndarray, run: Runner | Non
     if sums.s1.dtype != _sum_type(ring.dtype):
         raise ValueError(f"frames of {ring.dtype} do not fit sums made for the other sample size")
     if len(slots) > sums.room:
-        raise ValueError(f"{len(slots)} more frames would overflow the sums: flush first ({sums.room} fit)")
+        raise ValueError(f"{len(slots)} more frames would overflow the sums: merge them first ({sums.room} fit)")
     if len(slots) == 0:
         return sums
     flat = ring.reshape(ring.shape[0], -1)
@@ -286,8 +287,8 @@ def with_sums(base: State | None, sums: Sums, region: tuple[slice, ...]) -> Stat
     by ``sums`` (Chan et al.). ``base`` is that region of a state, updated in place and returned (``None``:
     no frames before, new arrays); ``sums`` are left as they are."""
     s1, s2 = sums.s1[region], sums.s2[region]
-    if base is None:
-        base = State(0, np.empty(s1.shape), np.empty(s1.shape))
+    if base is None:  # the merge overwrites every sample; with nothing to merge, the state of no frames
+        base = State(0, np.empty(s1.shape), np.empty(s1.shape)) if sums.n else empty(s1.shape)
     if base.shape != s1.shape:
         raise ValueError(f"sums of shape {s1.shape} do not fit a state of shape {base.shape}")
     if sums.n:

@@ -146,6 +146,6 @@ def test_sums_refuse_frames_they_cannot_hold() -> None:
     try:
         stats.add_slots(sums, np.zeros((2, 2, 2, 1), np.uint8), np.arange(2))
     except ValueError as err:
-        assert "flush first" in str(err)
+        assert "merge them first" in str(err)
     else:
         raise AssertionError("expected ValueError: overflow")
