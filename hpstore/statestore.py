@@ -91,6 +91,9 @@ class StateStore:
         except OSError as err:
             self.drop(group_id, generation)  # free the space a half-written generation holds
             raise StoreError(f"cannot write state of group {group_id}: {err.strerror or err}") from err
+        except StateError:
+            self.drop(group_id, generation)  # ``source`` could not read the generation it merges from
+            raise
 
     def reader(self, group_id: int, generation: int, n: int) -> Callable[[Region], State]:
         """Windows of a committed generation, ``read(region)``, with its arrays opened once."""

@@ -10,6 +10,7 @@ import zarr
 from zarr.codecs import BloscCodec
 
 from hpstore import statestore, stats
+from hpstore.errors import StateError
 from hpstore.statestore import StateStore
 
 
@@ -68,3 +69,24 @@ def test_a_generation_of_the_older_byte_shuffle_codec_reads_and_merges(
     frames = np.concatenate([old_frames, new_frames]).astype(np.float64)
     np.testing.assert_allclose(merged.mean, frames.mean(axis=0), rtol=1e-12)
     np.testing.assert_allclose(stats.finalize(merged)[1], frames.var(axis=0), rtol=1e-9, atol=1e-9)
+
+
+def test_a_source_that_cannot_read_its_base_leaves_no_half_written_generation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(statestore, "CHUNK", 8)  # 20 x 30: 12 chunks, some written before the failure
+    store = StateStore(tmp_path / "state.zarr")
+    state, _ = _state(4, (20, 30, 3))
+    store.write(1, 1, state)
+    calls: list[tuple[slice, slice]] = []
+
+    def source(region: tuple[slice, slice]) -> tuple[np.ndarray, np.ndarray]:
+        calls.append(region)
+        if len(calls) == 9:  # in the second half: the first half's chunks are on disk by then
+            raise StateError("state g1/v1 is unreadable")
+        return state.mean[region], state.m2[region]
+
+    with pytest.raises(StateError):
+        store.write_from(1, 2, state.shape, state.n, source)
+    assert store.generations(1) == [1]
+    np.testing.assert_array_equal(store.read(1, 1, state.n).mean, state.mean)
