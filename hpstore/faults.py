@@ -2,8 +2,8 @@
 ``count``-th time it reaches the checkpoint ``name``. Unset (always, outside tests) it costs one dict lookup.
 
 Checkpoints, in the order a commit passes them: ``decoded`` (a file decoded), ``folded`` (a batch folded),
-``state-array`` (inside a state write, between arrays), ``state-written``, ``catalog-open`` (inside the
-catalog transaction, before it commits), ``catalog-committed``, ``old-dropped``.
+``state-array`` (inside a state write, after each half of its chunks), ``state-written``, ``catalog-open``
+(inside the catalog transaction, before it commits), ``catalog-committed``, ``old-dropped``.
 """
 
 from __future__ import annotations

@@ -157,7 +157,7 @@ class _Ingest:
         self.report = IngestReport()
         self.counted: dict[str, str] = {}  # hash -> path of content counted in this run
         self.stop = threading.Event()  # set by Ctrl-C / SIGTERM: stop at the next safe point
-        self._buffers: tuple[tuple[tuple[int, ...], np.dtype], np.ndarray, stats.Sums, int] | None = None
+        self._buffers: _Buffers | None = None
 
     def problem(self, todo_key: str, status: str, reason: str) -> None:
         self.report.count(status)
@@ -335,15 +335,15 @@ class _Ingest:
         Groups of one geometry (exposure classes, periods) reuse them: fresh memory costs the kernel a page
         fault per page at first touch (a few GB for a 24 MP camera), and a hypervisor more than that.
         """
-        key = (info.shape, np.dtype(info.dtype))
-        if self._buffers is None or self._buffers[0] != key:
+        key = _geometry(info)
+        if self._buffers is None or self._buffers.geometry != key:
             self._buffers = None  # free the other geometry's buffers before taking new ones
             capacity, k = ring_size(info.nbytes, self.settings)
             ring = np.empty((capacity, *info.shape), info.dtype)
-            self._buffers = (key, ring, stats.sums_for(info.shape, info.dtype), k)
-        _, ring, sums, k = self._buffers
-        assert sums.n == 0, "the last group committed all its frames"
-        return ring, sums, k
+            self._buffers = _Buffers(key, ring, stats.sums_for(info.shape, info.dtype), k)
+        found = self._buffers
+        assert found.sums.n == 0, "the last group committed all its frames"
+        return found.ring, found.sums, found.k
 
     def commit(self, group: Group, sums: stats.Sums, pending: list[dict[str, Any]]) -> None:
         """Write the committed state with ``sums`` merged in as a new generation, then switch the catalog to it
@@ -400,10 +400,20 @@ def _merged(state: StateStore, group: Group, sums: stats.Sums) -> ChunkSource:
     return chunk
 
 
-def _geometry(todos: list[_Todo]) -> tuple[int, ...]:
-    info = todos[0].info
+def _geometry(info: PhotoInfo | None) -> tuple[int, ...]:
+    """What frames must share to share a decode ring and integer sums: (row, col, channel, bits)."""
     assert info is not None
     return (*info.shape, info.bits)
+
+
+@dataclass
+class _Buffers:
+    """The decode ring and integer sums of one geometry, with the batch size that fits the ring."""
+
+    geometry: tuple[int, ...]
+    ring: np.ndarray
+    sums: stats.Sums
+    k: int
 
 
 def ring_size(frame_bytes: int, settings: Settings) -> tuple[int, int]:
@@ -451,7 +461,7 @@ def ingest(
                 groups = run.grouped(identified)
                 run.emit(Event("phase", "ingesting", total=len(identified)))
                 # Groups of one geometry one after the other: they share the decode ring and the sums.
-                for group_id, members in sorted(groups.items(), key=lambda item: _geometry(item[1])):
+                for group_id, members in sorted(groups.items(), key=lambda item: _geometry(item[1][0].info)):
                     group = store.catalog.get_group(group_id)
                     run.accumulate(group, members, pool)
                     run.report.groups.append(group_id)
