@@ -234,15 +234,20 @@ class _Ingest:
     def grouped(self, todos: list[_Todo]) -> dict[int, list[_Todo]]:
         groups: dict[int, list[_Todo]] = defaultdict(list)
         unknown: dict[str, int] = defaultdict(int)
+        # Most photos of a run share a few groups: look each camera and group up once (two catalog
+        # queries a photo cost about 1.4 ms, half a second for a card of 320 photos).
+        cameras: dict[str, int] = {}
+        known: dict[tuple[Any, ...], int] = {}
         for todo in todos:
             assert todo.info is not None
             info = todo.info
             key, make, model, serial = camera_identity(info)
             if make is None and model is None:
                 unknown[f"{info.width}x{info.height}"] += 1
-            camera = self.store.catalog.camera(key, make, model, serial)
-            group = self.store.catalog.group(
-                camera.id,
+            if key not in cameras:
+                cameras[key] = self.store.catalog.camera(key, make, model, serial).id
+            where = (
+                cameras[key],
                 info.source,
                 info.height,
                 info.width,
@@ -250,11 +255,12 @@ class _Ingest:
                 info.bits,
                 exposure_class(info.exif.exposure_time, info.exif.iso),
                 periods.label(info.exif.capture_time, self.settings.period),
-                pattern=info.pattern,
-                black_level=info.black_level,
-                white_level=info.white_level,
             )
-            groups[group.id].append(todo)
+            if where not in known:
+                known[where] = self.store.catalog.group(
+                    *where, pattern=info.pattern, black_level=info.black_level, white_level=info.white_level
+                ).id
+            groups[known[where]].append(todo)
         for size, count in unknown.items():
             self.emit(Event("notice", f"{count} photo(s) without camera EXIF grouped as unknown camera {size}"))
         return groups
