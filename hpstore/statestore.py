@@ -72,6 +72,7 @@ class StateStore:
         try:
             self.drop(group_id, generation)  # leftovers of an interrupted commit of the same generation
             root = self._root("a")
+            folder = self.path / self._name(group_id, generation)
             node = root.require_group(self._name(group_id, generation))
             arrays = [
                 node.create_array(
@@ -85,9 +86,10 @@ class StateStore:
                 )
                 for name in FIELDS
             ]
-            _write_chunks(arrays, [self.path / self._name(group_id, generation) / f for f in FIELDS], source)
+            _write_chunks(arrays, [folder / name for name in FIELDS], source)
             node.attrs["n"] = n
-            _fsync_tree(self.path / self._name(group_id, generation))
+            # Also the metadata files and folders; the chunks, synced as written, cost a no-op fsync each.
+            _fsync_tree(folder)
         except OSError as err:
             self.drop(group_id, generation)  # free the space a half-written generation holds
             raise StoreError(f"cannot write state of group {group_id}: {err.strerror or err}") from err
