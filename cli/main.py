@@ -27,6 +27,7 @@ from hpstore.settings import Settings, load_settings
 
 from .output import Format, print_rows
 from .progress import IngestView
+from .quiet import third_party_output
 
 app = typer.Typer(
     help="Find hot, stuck and dead sensor pixels in your photo archive, and keep the evidence in a store.",
@@ -85,10 +86,18 @@ def main(
             show_default=False,
         ),
     ] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            help="Show tracebacks of errors, and what other libraries print (warnings, log records, LibRaw's "
+            "messages), which is hidden otherwise.",
+        ),
+    ] = False,
 ) -> None:
     """Find hot, stuck and dead sensor pixels in your photo archive, and keep the evidence in a store."""
     ctx.obj = Ctx({"store": store}, debug)
+    ctx.with_resource(third_party_output(debug))
 
 
 @app.command()
@@ -357,10 +366,18 @@ def cameras(
     ctx: typer.Context,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
 ) -> None:
-    """List cameras: id, make, model, serial, sources, geometries, photos and capture dates."""
+    """List cameras: id, make, model, serial, sources, geometries, photos and capture dates.
+
+    Cameras are told apart by make, model and body serial (EXIF, DNG or the maker's MakerNote). A camera
+    without a serial is a make and model: its note says that photos of several bodies would share it.
+    """
     rows = call(ctx, q.cameras, ctx.obj.settings())
     columns = ["id", "make", "model", "serial", "sources", "geometries", "photos", "first_capture", "last_capture"]
     print_rows(rows, columns, fmt)
+    if fmt is Format.table:
+        for row in rows:
+            if row["note"]:
+                print(f"note: camera {row['id']}: {row['note']}")
 
 
 @app.command()
@@ -380,10 +397,19 @@ def files(
 @app.command("check")
 def check_store(
     ctx: typer.Context,
-    repair: Annotated[bool, typer.Option("--repair", help="Remove leftovers of interrupted commits.")] = False,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="Remove leftovers of interrupted commits, and move photos an older hpstore filed under the "
+            "wrong camera to theirs, rebuilding the states concerned from the photos.",
+        ),
+    ] = False,
     fmt: Annotated[str, typer.Option("--format", help="Report as text or json.")] = "text",
 ) -> None:
-    """Verify the store: every state readable, frame counts equal to the catalog's, no leftovers.
+    """Verify the store: every state readable, frame counts equal to the catalog's, no leftovers, and every
+    photo an older hpstore identified with the camera the current reader gives it (serials from MakerNotes,
+    DNG directories anywhere in the file).
 
     Exits 0 when the store is sound (after --repair, if it repaired everything), 1 otherwise.
     """
@@ -395,6 +421,8 @@ def check_store(
             print(f"repaired: {line}")
         for line in report.problems:
             print(f"problem: {line}")
+        for line in report.notes:
+            print(f"note: {line}")
         print(f"{'ok' if report.ok else 'NOT ok'}: {report.groups} state groups, {report.files} files checked")
     if not report.ok:
         raise typer.Exit(1)

@@ -49,3 +49,12 @@ class BadArgument(HpstoreError, ValueError):
 
 class WindowError(HpstoreError):
     """A date window cuts through a period whose photos can no longer be read again from disk."""
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message (its class name when it has none): third-party messages
+    can run over several lines, and a problem file gets one."""
+    message = err.args[0] if len(err.args) == 1 and isinstance(err.args[0], bytes) else err  # LibRaw's
+    text = message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
+    lines = text.strip().splitlines()
+    return lines[0] if lines else err.__class__.__name__

@@ -13,16 +13,15 @@ import datetime as dt
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from . import periods
 from .analysis import ClassMean
 from .catalog import Group, Photo
-from .decode import decode_into, probe
 from .errors import DecodeError, StateError, WindowError
 from .exposure import dark_weight
+from .io import decode_into, fs_path, probe
 from .stats import State, empty, merge_into, update
 from .store import Store
 
@@ -90,7 +89,7 @@ def reread(photos: list[Photo], shape: tuple[int, ...], rows: slice, cols: slice
     state: State | None = None
     frames: list[np.ndarray] = []
     for photo in photos:
-        path = Path(photo.path)
+        path = fs_path(photo.path, photo.path_bytes)
         try:
             data = path.read_bytes()
         except OSError as err:

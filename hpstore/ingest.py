@@ -28,11 +28,11 @@ import numpy as np
 from . import periods, standouts, stats
 from .analysis import geometry
 from .catalog import DUPLICATE, FAILED, INGESTED, SKIPPED, Group
-from .decode import PhotoInfo, decode_into, probe
-from .discover import discover, path_key
 from .errors import CatalogError, DecodeError, Interrupted, UnsupportedFormat
 from .exposure import exposure_class
 from .faults import checkpoint
+from .identity import camera_identity
+from .io import READER, PhotoInfo, decode_into, discover, path_bytes, path_key, probe
 from .lock import StoreLock
 from .settings import Settings
 from .statestore import ChunkSource, Region, StateStore
@@ -107,35 +107,31 @@ class _Todo:
 def _row(todo: _Todo, status: str, reason: str | None = None, **extra: Any) -> dict[str, Any]:
     row: dict[str, Any] = {
         "path": todo.key,
+        "path_bytes": path_bytes(todo.path),
         "size": todo.size,
         "mtime": todo.mtime,
         "status": status,
         "reason": reason,
+        "reader": READER,
     }
     info = todo.info
     if info is not None:
+        facts = info.facts
         row.update(
             format=info.format,
             source=info.source,
             height=info.height,
             width=info.width,
-            capture_time=info.exif.capture_time,
-            exposure_time=info.exif.exposure_time,
-            iso=info.exif.iso,
+            capture_time=facts.capture_time,
+            exposure_time=facts.exposure_time,
+            iso=facts.iso,
+            temperature=facts.temperature,
+            frame_type=facts.frame_type,
         )
-        x, y = info.exif.pixels_per_mm or (None, None)
+        x, y = facts.pixels_per_mm or (None, None)
         row.update(px_per_mm_x=x, px_per_mm_y=y)
     row.update(extra)
     return row
-
-
-def camera_identity(info: PhotoInfo) -> tuple[str, str | None, str | None, str | None]:
-    """(key, make, model, serial): serial when known, else make+model, else "unknown" by array size."""
-    facts = info.exif
-    if facts.make or facts.model:
-        key = f"{facts.make or ''}|{facts.model or ''}|{facts.serial or ''}"
-        return key, facts.make, facts.model, facts.serial
-    return f"unknown|{info.width}x{info.height}", None, None, None
 
 
 def _load(path: Path, info: PhotoInfo, out: np.ndarray) -> tuple[str, bytes]:
@@ -171,14 +167,14 @@ class _Ingest:
         for found in discover(inputs):
             key = path_key(found.path)
             if found.problem:
-                early.append({"path": key, "status": FAILED, "reason": found.problem})
+                early.append(_row(_Todo(found.path, key, 0, 0.0), FAILED, found.problem, size=None, mtime=None))
                 self.problem(key, FAILED, found.problem)
                 continue
             try:
                 st = found.path.stat()
             except OSError as err:
                 reason = f"cannot read: {err.strerror or err}"
-                early.append({"path": key, "status": FAILED, "reason": reason})
+                early.append(_row(_Todo(found.path, key, 0, 0.0), FAILED, reason, size=None, mtime=None))
                 self.problem(key, FAILED, reason)
                 continue
             todos.append(_Todo(found.path, key, st.st_size, st.st_mtime))
@@ -188,7 +184,11 @@ class _Ingest:
             row = known.get(todo.key)
             if row is None:
                 fresh.append(todo)
-            elif row.size == todo.size and row.mtime == todo.mtime:
+            elif (
+                row.size == todo.size
+                and row.mtime == todo.mtime
+                and (row.status in (INGESTED, DUPLICATE) or (row.reader or 1) >= READER)
+            ):
                 self.report.unchanged += 1
             elif row.status == INGESTED:
                 # Counting it again would count this path twice; the old content stays in the state.
@@ -202,7 +202,7 @@ class _Ingest:
                     )
                 )
             else:
-                fresh.append(todo)  # failed or skipped before and different now: try again
+                fresh.append(todo)  # failed or skipped before, and changed or read by older rules: try again
         self.store.catalog.record_files(early)
         return fresh
 
@@ -218,6 +218,7 @@ class _Ingest:
                 break
             try:
                 todo.info = future.result()
+                self.check_budget(todo.info)
                 ok.append(todo)
             except UnsupportedFormat as err:
                 rows.append(_row(todo, SKIPPED, str(err)))
@@ -230,6 +231,15 @@ class _Ingest:
         if self.stop.is_set():
             raise Interrupted(f"interrupted while identifying files; nothing was lost. {RESUME}")
         return ok
+
+    def check_budget(self, info: PhotoInfo) -> None:
+        """Refuse a frame that would not fit the run's memory for decoded frames (``HPSTORE_BATCH_MB``)."""
+        budget = self.settings.batch_mb << 20
+        if info.nbytes > budget:
+            raise DecodeError(
+                f"a {info.width}x{info.height}x{info.channels} frame takes {info.nbytes / 2**20:.0f} MiB, more "
+                f"than the {self.settings.batch_mb} MiB for decoded frames: raise HPSTORE_BATCH_MB to ingest it"
+            )
 
     def grouped(self, todos: list[_Todo]) -> dict[int, list[_Todo]]:
         groups: dict[int, list[_Todo]] = defaultdict(list)
@@ -253,8 +263,8 @@ class _Ingest:
                 info.width,
                 info.channels,
                 info.bits,
-                exposure_class(info.exif.exposure_time, info.exif.iso),
-                periods.label(info.exif.capture_time, self.settings.period),
+                exposure_class(info.facts.exposure_time, info.facts.iso),
+                periods.label(info.facts.capture_time, self.settings.period),
             )
             if where not in known:
                 known[where] = self.store.catalog.group(
@@ -369,7 +379,8 @@ class _Ingest:
             raise
         checkpoint("catalog-committed")
         group.generation, group.n = new, n
-        sums.clear()
+        if sums.n:
+            sums.clear()  # touches every page: not for a commit of failures only
         if old and new != old:
             self.store.state.drop(group.id, old)
             checkpoint("old-dropped")
@@ -425,7 +436,7 @@ class _Buffers:
 def ring_size(frame_bytes: int, settings: Settings) -> tuple[int, int]:
     """(slots in the decode ring, frames folded at once) for frames of ``frame_bytes`` within the budget."""
     in_flight = settings.workers
-    capacity = int(np.clip((settings.batch_mb << 20) // frame_bytes, 2, settings.max_batch_frames + in_flight))
+    capacity = int(np.clip((settings.batch_mb << 20) // frame_bytes, 1, settings.max_batch_frames + in_flight))
     return capacity, int(np.clip(capacity - in_flight, 1, settings.max_batch_frames))
 
 

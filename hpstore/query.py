@@ -150,8 +150,11 @@ def cameras(settings: Settings) -> list[dict[str, Any]]:
             counts = {cid: (n, first, last) for cid, n, first, last in s.execute(stmt)}
         out = []
         for cam in store.catalog.cameras():
-            groups = groups_by_camera.get(cam.id, [])
+            groups = [g for g in groups_by_camera.get(cam.id, []) if g.n]
             photos, first, last = counts.get(cam.id, (0, None, None))
+            if not groups and not photos:
+                continue  # made for files that then failed to decode
+            geometries = [f"{g.source} {g.width}x{g.height}x{g.channels} {g.bits}-bit" for g in groups]
             out.append(
                 {
                     "id": cam.id,
@@ -160,14 +163,24 @@ def cameras(settings: Settings) -> list[dict[str, Any]]:
                     "model": cam.model,
                     "serial": cam.serial,
                     "sources": sorted({g.source for g in groups}),
-                    "geometries": [f"{g.source} {g.width}x{g.height}x{g.channels} {g.bits}-bit" for g in groups],
+                    "geometries": list(dict.fromkeys(geometries)),  # one per source and geometry
                     "photos": photos,
                     "frames": sum(g.n for g in groups),
                     "first_capture": first.isoformat() if first else None,
                     "last_capture": last.isoformat() if last else None,
+                    "note": _identity_note(cam),
                 }
             )
     return out
+
+
+def _identity_note(camera: Camera) -> str | None:
+    """What a camera's identity cannot tell apart, or None when it names one body."""
+    if camera.serial:
+        return None
+    if camera.make or camera.model:
+        return "no body serial in the files: photos of several bodies of this model would share this camera"
+    return "no camera metadata: photos of any camera with this image size would share this camera"
 
 
 def files(settings: Settings, *, status: str | None = None, camera: str | None = None) -> list[dict[str, Any]]:

@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 ISO_SPEEDS = (100, 200, 400, 800, 1600, 3200, 6400)
-FORMATS = ("dng", "jpg", "tif", "png")
+FORMATS = ("dng", "jpg", "tif", "png", "heic", "fits")
 DEFECT_KINDS = ("hot", "warm", "stuck", "dead", "partial", "column", "row")
 WHITE_BALANCE = (2.0, 1.0, 1.5)  # R, G, B gains applied by develop()
 _STRENGTHS = {"hot": (50.0, 400.0), "warm": (4.0, 20.0), "partial": (200.0, 800.0)}  # log-uniform ranges
@@ -66,7 +66,10 @@ class Defect:
 
 @dataclass(frozen=True)
 class CameraSpec:
-    """Sensor geometry and identity of a simulated camera (``serial=None``: writes no serial)."""
+    """Sensor geometry and identity of a simulated camera (``serial=None``: writes no serial).
+
+    ``cfa="MONO"`` is a monochrome sensor (an astronomy camera): it writes FITS only.
+    """
 
     make: str = "Simcam"
     model: str = "S1"
@@ -77,6 +80,13 @@ class CameraSpec:
     black_level: int = 512
     white_level: int = 16383
     pixel_pitch_um: float | None = 4.0  # written as EXIF FocalPlane resolution (None: not written)
+    # Where DNG and TIFF files put their directories: before the pixels, as cameras do, or after them, as
+    # some converters do (TIFF allows IFDs anywhere; a reader that looks only at the file's head finds none).
+    ifds_last: bool = False
+    temperature: float | None = None  # sensor temperature (°C) written to FITS headers as CCD-TEMP
+    # "exif": the serial in EXIF BodySerialNumber (and DNG CameraSerialNumber); "makernote": only in a Nikon
+    # MakerNote (tag SerialNO, "NO= ..."), as a Nikon D70 writes it.
+    serial_in: str = "exif"
 
 
 @dataclass(frozen=True)
@@ -89,6 +99,7 @@ class Shot:
     iso: int
     paths: dict[str, pathlib.Path]
     orientation: int = 1
+    dark: bool = False  # a lens-cap (dark) frame
 
 
 @dataclass(frozen=True)
@@ -298,7 +309,9 @@ def _random_box(h: int, w: int, rng: np.random.Generator, size: float) -> tuple[
 
 
 def _cfa_channels(camera: CameraSpec) -> list[int]:
-    """Channel (0=R, 1=G, 2=B) of each 2x2 CFA position, row-major."""
+    """Channel (0=R, 1=G, 2=B) of each 2x2 CFA position, row-major (a monochrome sensor sees green)."""
+    if camera.cfa == "MONO":
+        return [1, 1, 1, 1]
     if camera.cfa not in _BAYER:
         raise ValueError(f"unsupported CFA {camera.cfa!r}; expected one of {_BAYER}")
     if camera.height % 2 or camera.width % 2:
@@ -390,10 +403,12 @@ def _gamma_lut(bits: int) -> NDArray[np.uint8 | np.uint16]:
 
 # A TIFF tag as (code, TIFF type, values); a str value is ASCII.
 _Tag = tuple[int, int, tuple[int, ...] | str]
-_BYTE, _ASCII, _SHORT, _LONG, _RATIONAL, _SRATIONAL = 1, 2, 3, 4, 5, 10
+_BYTE, _ASCII, _SHORT, _LONG, _RATIONAL, _UNDEFINED, _SRATIONAL = 1, 2, 3, 4, 5, 7, 10
 _PACK = {  # TIFF type -> (struct code, values per item)
-    _BYTE: ("B", 1), _ASCII: ("B", 1), _SHORT: ("H", 1), _LONG: ("I", 1), _RATIONAL: ("I", 2), _SRATIONAL: ("i", 2)
+    _BYTE: ("B", 1), _ASCII: ("B", 1), _SHORT: ("H", 1), _LONG: ("I", 1), _RATIONAL: ("I", 2),
+    _UNDEFINED: ("B", 1), _SRATIONAL: ("i", 2),
 }  # fmt: skip
+_MAKER_NOTE = 0x927C
 
 
 def _ifd(tags: Sequence[_Tag], offset: int) -> bytes:
@@ -414,8 +429,11 @@ def _ifd(tags: Sequence[_Tag], offset: int) -> bytes:
     return struct.pack("<H", len(tags)) + b"".join(entries) + b"\0\0\0\0" + bytes(extra)
 
 
-def _write_tiff(path: pathlib.Path, pixels: NDArray[Any], ifd0: list[_Tag], exif: list[_Tag]) -> None:
-    """Write an uncompressed, single-strip, 16-bit TIFF laid out as header, IFD0, Exif IFD, pixels.
+def _write_tiff(
+    path: pathlib.Path, pixels: NDArray[Any], ifd0: list[_Tag], exif: list[_Tag], *, ifds_last: bool = False
+) -> None:
+    """Write an uncompressed, single-strip, 16-bit TIFF laid out as header, IFD0, Exif IFD, pixels (or, with
+    ``ifds_last``, header, pixels, IFD0, Exif IFD).
 
     Not tifffile: it cannot write an Exif sub-IFD, and LibRaw takes the ISO only from there.
     Metadata before pixels keeps it readable from the head of the file, as in camera files.
@@ -430,13 +448,24 @@ def _write_tiff(path: pathlib.Path, pixels: NDArray[Any], ifd0: list[_Tag], exif
         strip: _Tag = (273, _LONG, (data_at,))
         return [strip, (34665, _LONG, (exif_at,))] if exif else [strip]
 
+    data = np.ascontiguousarray(pixels, "<u2").data
+    if ifds_last:
+        ifd0_at = 8 + data.nbytes  # 16-bit samples: an even offset, as TIFF wants
+        exif_at = ifd0_at + len(_ifd(ifd0 + offsets(0, 0), ifd0_at))
+        exif_bytes = _ifd(exif, exif_at) if exif else b""
+        with open(path, "wb") as f:
+            f.write(b"II*\0" + struct.pack("<I", ifd0_at))
+            f.write(data)
+            f.write(_ifd(ifd0 + offsets(exif_at, 8), ifd0_at))
+            f.write(exif_bytes)
+        return
     # IFD0's size does not depend on the offsets it holds, so measure it with placeholders.
     exif_at = 8 + len(_ifd(ifd0 + offsets(0, 0), 8))
     exif_bytes = _ifd(exif, exif_at) if exif else b""
     with open(path, "wb") as f:
         f.write(b"II*\0" + struct.pack("<I", 8) + _ifd(ifd0 + offsets(exif_at, exif_at + len(exif_bytes)), 8))
         f.write(exif_bytes)
-        f.write(np.ascontiguousarray(pixels, "<u2").data)
+        f.write(data)
 
 
 def _dng_tags(camera: CameraSpec, unique_model: str) -> list[_Tag]:
@@ -463,10 +492,23 @@ def _exif_tags(camera: CameraSpec, shot: Shot, serial_tag: int) -> tuple[list[_T
     exif += [(36867, _ASCII, stamp), *_focal_plane_tags(camera)]
     ifd0: list[_Tag] = [(271, _ASCII, camera.make), (272, _ASCII, camera.model), (306, _ASCII, stamp)]
     ifd0 += [(274, _SHORT, (shot.orientation,)), *exif]
-    if camera.serial is not None:
+    if camera.serial is not None and camera.serial_in == "makernote":
+        exif.append((_MAKER_NOTE, _UNDEFINED, tuple(_nikon_maker_note(camera.serial))))
+    elif camera.serial is not None:
         exif.append((42033, _ASCII, camera.serial))
         ifd0.append((serial_tag, _ASCII, camera.serial))
     return ifd0, exif
+
+
+def _nikon_maker_note(serial: str) -> bytes:
+    """A Nikon type-3 MakerNote holding only the body serial (tag SerialNO, 0x00A0), as "NO= ..." text.
+
+    Its own TIFF header makes its offsets independent of where the note lies in the file, so JPEG and DNG
+    writers can embed it as is.
+    """
+    text = f"NO= {serial:<16}".encode("ascii") + b"\0"
+    ifd = struct.pack(">H", 1) + struct.pack(">HHII", 0x00A0, _ASCII, len(text), 8 + 2 + 12 + 4) + b"\0" * 4
+    return b"Nikon\0\x02\x10\0\0" + b"MM\0*" + struct.pack(">I", 8) + ifd + text
 
 
 def _pillow_exif(camera: CameraSpec, shot: Shot) -> Image.Exif:
@@ -478,7 +520,9 @@ def _pillow_exif(camera: CameraSpec, shot: Shot) -> Image.Exif:
     # Pillow 13 cannot serialise fractions.Fraction; IFDRational it can.
     sub[0x829A] = TiffImagePlugin.IFDRational(*_rational(shot.exposure_time))
     sub[0x8827], sub[0x9003] = shot.iso, stamp
-    if camera.serial is not None:
+    if camera.serial is not None and camera.serial_in == "makernote":
+        sub[_MAKER_NOTE] = _nikon_maker_note(camera.serial)
+    elif camera.serial is not None:
         sub[0xA431] = camera.serial
     for tag, _, value in _focal_plane_tags(camera):
         sub[tag] = TiffImagePlugin.IFDRational(*value) if len(value) == 2 else value[0]
@@ -579,6 +623,8 @@ def write_archive(
     unknown = set(formats) - set(FORMATS)
     if unknown:
         raise ValueError(f"unknown formats {sorted(unknown)}; choose from {FORMATS}")
+    if camera.cfa == "MONO" and set(formats) != {"fits"}:
+        raise ValueError("a monochrome camera writes FITS only")
     if times is not None and len(times) != shots:
         raise ValueError(f"{len(times)} capture times for {shots} shots")
     directory = pathlib.Path(directory)
@@ -595,7 +641,7 @@ def write_archive(
         portrait = portrait_every > 0 and index % portrait_every == portrait_every - 1
         paths = {fmt: directory / f"{camera.model}_{index:05d}.{fmt}" for fmt in formats}
         when = times[index] if times is not None else start + index * interval
-        shot = Shot(index, when, exposure_time, iso, paths, 6 if portrait else 1)
+        shot = Shot(index, when, exposure_time, iso, paths, 6 if portrait else 1, index in dark_frames)
         mosaic = render_mosaic(
             camera, defects, index, exposure_time, iso, rng,
             scene_rng=scene_rng, stars=stars, dark=index in dark_frames,
@@ -609,10 +655,12 @@ def _write_shot(shot: Shot, camera: CameraSpec, mosaic: NDArray[np.uint16], exif
     if "dng" in shot.paths:
         ifd0, sub = _exif_tags(camera, shot, 50735) if exif else ([], [])
         unique_model = f"{camera.make} {camera.model}" if exif else "Unknown camera"
-        _write_tiff(shot.paths["dng"], mosaic, _dng_tags(camera, unique_model) + ifd0, sub)
+        tags = _dng_tags(camera, unique_model) + ifd0
+        _write_tiff(shot.paths["dng"], mosaic, tags, sub, ifds_last=camera.ifds_last)
     if "tif" in shot.paths:
         ifd0, sub = _exif_tags(camera, shot, 42033) if exif else ([], [])
-        _write_tiff(shot.paths["tif"], develop(mosaic, camera, bits=16), [(262, _SHORT, (2,)), *ifd0], sub)
+        developed = develop(mosaic, camera, bits=16)
+        _write_tiff(shot.paths["tif"], developed, [(262, _SHORT, (2,)), *ifd0], sub, ifds_last=camera.ifds_last)
     if "jpg" in shot.paths or "png" in shot.paths:
         image = Image.fromarray(develop(mosaic, camera, bits=8))
         extra = {"exif": _pillow_exif(camera, shot)} if exif else {}
@@ -620,6 +668,46 @@ def _write_shot(shot: Shot, camera: CameraSpec, mosaic: NDArray[np.uint16], exif
             image.save(shot.paths["jpg"], "JPEG", quality=quality, **extra)
         if "png" in shot.paths:
             image.save(shot.paths["png"], "PNG", compress_level=1, **extra)
+    if "heic" in shot.paths:
+        meta = _pillow_exif(camera, shot) if exif else None
+        _write_heic(shot.paths["heic"], develop(mosaic, camera, bits=8), meta)
+    if "fits" in shot.paths:
+        _write_fits(shot.paths["fits"], mosaic, camera, shot, exif)
+
+
+def _write_heic(path: pathlib.Path, pixels: NDArray[Any], exif: Image.Exif | None) -> None:
+    """An 8-bit HEIC as a phone writes it; its EXIF orientation becomes the HEIF ``irot``/``imir``
+    transformation of the pixels as stored (pillow-heif does that)."""
+    import pillow_heif
+
+    heif = pillow_heif.from_pillow(Image.fromarray(pixels))
+    heif.save(path, quality=90, **({"exif": exif.tobytes()} if exif is not None else {}))
+
+
+def _write_fits(
+    path: pathlib.Path, mosaic: NDArray[np.uint16], camera: CameraSpec, shot: Shot, meta: bool
+) -> None:
+    """A FITS frame as an astronomy capture program writes it: unsigned 16-bit (BZERO 32768), rows top-down,
+    BAYERPAT for a colour sensor, exposure, time, sensor temperature and frame type in the header."""
+    from astropy.io import fits
+
+    hdu = fits.PrimaryHDU(mosaic.astype(np.uint16))
+    header = hdu.header
+    if camera.cfa != "MONO":
+        header["BAYERPAT"], header["XBAYROFF"], header["YBAYROFF"] = camera.cfa, 0, 0
+    header["ROWORDER"] = "TOP-DOWN"
+    if meta:
+        header["INSTRUME"] = f"{camera.make} {camera.model}"
+        if camera.serial is not None:
+            header["SERIALNO"] = camera.serial
+        header["EXPTIME"] = shot.exposure_time
+        header["DATE-OBS"] = shot.capture_time.isoformat()
+        header["IMAGETYP"] = "Dark Frame" if shot.dark else "Light Frame"
+        if camera.temperature is not None:
+            header["CCD-TEMP"] = camera.temperature
+        if camera.pixel_pitch_um is not None:
+            header["XPIXSZ"] = header["YPIXSZ"] = camera.pixel_pitch_um
+    hdu.writeto(path, overwrite=True)
 
 
 def write_corrupt_files(directory: pathlib.Path) -> dict[str, pathlib.Path]:

@@ -16,7 +16,7 @@ START = dt.datetime(2020, 1, 1)
 
 def _photos(settings: list[tuple[float, int]]) -> list[Photo]:
     return [
-        Photo(i, f"/p/{i:04d}.dng", None, 1, START + dt.timedelta(days=i), exposure, float(iso), None)
+        Photo(i, f"/p/{i:04d}.dng", None, None, 1, START + dt.timedelta(days=i), exposure, float(iso), None)
         for i, (exposure, iso) in enumerate(settings)
     ]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -33,6 +33,7 @@ class Photo:
 
     id: int
     path: str
+    path_bytes: bytes | None
     hash: str | None
     group_id: int | None
     capture_time: dt.datetime | None
@@ -92,7 +93,7 @@ class Catalog:
                 _sqlite_events(self.engine, readonly)
             self._writer = self.engine.execution_options(hpstore_write=True)
             if readonly:
-                self.check_revision()
+                self._upgrade_if_writable()
             else:
                 self.upgrade()
         except SQLAlchemyError as err:
@@ -113,6 +114,16 @@ class Catalog:
         with self._writer.begin() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
+
+    def _upgrade_if_writable(self) -> None:
+        """A reader of a store an older hpstore made: upgrade its schema where the database can be written
+        (the migrations only add), else refuse."""
+        try:
+            self.check_revision()
+        except CatalogError:
+            with suppress(CatalogError):
+                Catalog(self.url).close()
+            self.check_revision()
 
     def check_revision(self) -> None:
         """Refuse a catalog whose schema is not the one this version of hpstore writes."""
@@ -195,6 +206,37 @@ class Catalog:
             s.execute(delete(Group).where(Group.id.in_(list(old_ids))))
             checkpoint("catalog-open")
 
+    def refile(
+        self,
+        states: dict[int, tuple[int, int]],
+        moves: dict[int, tuple[int, int]],
+        stamped: Sequence[int],
+        reader: int,
+    ) -> None:
+        """Re-identified photos, atomically: point groups at their rebuilt generations (``states``: group ->
+        (n, generation); n 0 empties a group), move files to other cameras and groups (``moves``: file ->
+        (camera, group)), record the reader that identified ``stamped`` files, and delete the groups and
+        cameras left without files (``hpstore check --repair``)."""
+        with self.write() as s:
+            stamp = now()
+            for gid, (n, generation) in states.items():
+                values = {"n": n, "generation": generation, "updated_at": stamp}
+                s.execute(update(Group).where(Group.id == gid).values(**values))
+            for fid, (camera_id, group_id) in moves.items():
+                s.execute(update(File).where(File.id == fid).values(camera_id=camera_id, group_id=group_id))
+            for chunk in _chunks(list(stamped)):
+                s.execute(update(File).where(File.id.in_(chunk)).values(reader=reader))
+            used_groups = select(File.group_id).where(File.group_id.is_not(None))
+            emptied = [gid for gid, (n, _) in states.items() if n == 0]
+            s.execute(delete(Group).where(Group.id.in_(emptied), Group.id.not_in(used_groups)))
+            used_cameras = select(File.camera_id).where(File.camera_id.is_not(None))
+            s.execute(
+                delete(Camera).where(
+                    Camera.id.not_in(used_cameras), Camera.id.not_in(select(Group.camera_id).distinct())
+                )
+            )
+            checkpoint("catalog-open")
+
     def files(self, status: str | None = None, camera_ids: Iterable[int] | None = None) -> list[File]:
         stmt = select(File).order_by(File.path)
         if status:
@@ -273,7 +315,15 @@ class Catalog:
         when asked."""
         blob = File.standouts if standouts else null()
         stmt = select(
-            File.id, File.path, File.hash, File.group_id, File.capture_time, File.exposure_time, File.iso, blob
+            File.id,
+            File.path,
+            File.path_bytes,
+            File.hash,
+            File.group_id,
+            File.capture_time,
+            File.exposure_time,
+            File.iso,
+            blob,
         ).where(File.group_id.in_(list(group_ids)), File.status == INGESTED)
         with self.read() as s:
             rows = [Photo(*row) for row in s.execute(stmt)]

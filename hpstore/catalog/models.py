@@ -117,3 +117,8 @@ class File(Base):
     # EXIF focal-plane resolution: with height and width, the sensor's size in mm
     px_per_mm_x: Mapped[float | None] = mapped_column(Float)
     px_per_mm_y: Mapped[float | None] = mapped_column(Float)
+    # The path's bytes when ``path`` (its text) cannot give them back: a name that is not UTF-8
+    path_bytes: Mapped[bytes | None] = mapped_column(LargeBinary)
+    temperature: Mapped[float | None] = mapped_column(Float)  # the sensor's, °C, where the file records it
+    frame_type: Mapped[str | None] = mapped_column(String(8))  # light, dark, flat or bias, where the file says
+    reader: Mapped[int | None] = mapped_column(Integer)  # hpstore.io.READER that identified it; None: older

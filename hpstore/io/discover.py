@@ -18,8 +18,24 @@ class Found:
 
 
 def path_key(path: Path) -> str:
-    """The catalog's text form of an absolute path; bytes that are not UTF-8 appear as ``\\xNN``."""
+    """The catalog's text form of an absolute path, which output shows: bytes that are not UTF-8 appear as
+    ``\\xNN`` (the catalog keeps such a path's bytes too, see :func:`path_bytes`)."""
     return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def path_bytes(path: Path) -> bytes | None:
+    """A path's bytes when its text form cannot give them back (a name that is not UTF-8), else None."""
+    raw = os.fsencode(path)
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw
+    return None
+
+
+def fs_path(text: str, raw: bytes | None = None) -> Path:
+    """The path a catalog row names, to open the file again: from its bytes where the row keeps them."""
+    return Path(os.fsdecode(raw)) if raw is not None else Path(text)
 
 
 def _walk(root: Path) -> Iterator[Path]:
@@ -46,14 +62,14 @@ def discover(inputs: Sequence[str | os.PathLike[str]]) -> Iterator[Found]:
             yield Found(path)
 
     for raw in inputs:
-        arg = Path(raw)
+        arg = Path(raw).expanduser()
         if arg.is_dir():
             for path in _walk(arg):
                 yield from once(path)
         elif arg.exists() or arg.is_symlink():
             yield from once(arg)
-        elif glob.has_magic(str(raw)):
-            matches = sorted(glob.glob(str(raw), recursive=True))
+        elif glob.has_magic(str(arg)):
+            matches = sorted(glob.glob(str(arg), recursive=True))
             if not matches:
                 yield Found(Path(os.path.abspath(arg)), "no file matches this pattern")
             for match in matches:
