@@ -65,7 +65,12 @@ def check(
         _check_states(store, report)
         _check_garbage(store, report, repair)
         found = find_misfiled(store, settings.workers)
-        report.notes.extend(f"camera not checked: {line}" for line in found.unreadable)
+        for row, key, why in found.unreadable:
+            line = f"{row.path}: cannot be read again ({why}), so its camera was not checked"
+            if repair:  # asked to put every photo with its camera, this one could not be
+                report.problems.append(f"{line}; it stays with {describe(key)}")
+            else:
+                report.notes.append(line)
         if not found.misfiled:
             if repair and found.unchanged:
                 refile(store, found)  # records that these photos were identified by the current reader
@@ -89,7 +94,7 @@ def _check_states(store: Store, report: CheckReport) -> None:
     groups = store.catalog.groups()
     with store.catalog.read() as s:
         stmt = select(File.group_id, func.count()).where(File.status == INGESTED).group_by(File.group_id)
-        counted = dict(s.execute(stmt).tuples().all())
+        counted: dict[int | None, int] = {gid: n for gid, n in s.execute(stmt)}
         report.files = s.scalar(select(func.count()).select_from(File)) or 0
     report.groups = len(groups)
     for group in groups:

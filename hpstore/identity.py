@@ -17,10 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .catalog import DUPLICATE, INGESTED, Camera, File, Group, Photo
-from .errors import DecodeError, StateError, WindowError
-from .family import committed_state, reread
+from .errors import DecodeError, WindowError
+from .family import reread
 from .io import READER, PhotoInfo, fs_path, probe
-from .stats import State, merge_into
+from .stats import State, empty, merge_into, remove_from
 from .store import Store
 
 
@@ -65,7 +65,7 @@ class Reidentified:
 
     misfiled: list[Misfiled] = field(default_factory=list)
     unchanged: list[int] = field(default_factory=list)  # file ids whose identity stands
-    unreadable: list[str] = field(default_factory=list)  # "path: reason" of photos that cannot be read
+    unreadable: list[tuple[File, str, str]] = field(default_factory=list)  # (row, its camera's key, why)
 
 
 def find_misfiled(store: Store, workers: int) -> Reidentified:
@@ -79,11 +79,11 @@ def find_misfiled(store: Store, workers: int) -> Reidentified:
     found = Reidentified()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hpstore-identify") as pool:
         for row, result in zip(rows, pool.map(_identify, rows), strict=True):
+            old = cameras[row.camera_id or 0]
             if isinstance(result, str):
-                found.unreadable.append(f"{row.path}: {result}")
+                found.unreadable.append((row, old.key, result))
                 continue
             key, make, model, serial = camera_identity(result)
-            old = cameras[row.camera_id or 0]
             if key == old.key:
                 found.unchanged.append(row.id)
             else:
@@ -95,92 +95,83 @@ def _identify(row: File) -> PhotoInfo | str:
     try:
         return probe(fs_path(row.path, row.path_bytes))
     except DecodeError as err:
-        return f"cannot identify it again ({err})"
+        return str(err)
 
 
 @dataclass
 class Refiled:
-    """What :func:`refile` did: files moved, groups rebuilt, and what it could not do."""
+    """What :func:`refile` did: photos moved, groups given new states, and the photos that stayed."""
 
     moved: int = 0
     rebuilt: list[int] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
 
-def refile(store: Store, found: Reidentified, *, on_group: Callable[[str], None] | None = None) -> Refiled:
-    """Move misfiled photos to their cameras and rebuild the states concerned from the photos.
+@dataclass
+class _Move:
+    photo: Photo
+    source: Group
+    target: Group
+    old_key: str
 
-    A source group that loses some of its photos is rebuilt from the photos it keeps; one that loses all
-    is emptied; a target group gets the moved photos' frames merged in. A photo that cannot be read again
-    (gone, or changed since it was ingested) keeps its group, and so do the photos that would leave it.
+
+def refile(store: Store, found: Reidentified, *, on_group: Callable[[str], None] | None = None) -> Refiled:
+    """Move misfiled photos to their cameras, and give every group concerned its new state.
+
+    The moved photos are read again (content hashes checked): their frames are merged into the group of
+    their camera with the same source, geometry, exposure class and period, and taken out of the group
+    they leave (``stats.remove_from``; a group that loses all its photos is deleted). A photo that cannot
+    be read again (gone, changed since it was ingested) stays where it is and is named. Nothing is
+    switched until every new generation is written: one catalog transaction moves groups and files.
     Only the caller's writer lock makes this safe.
     """
     done = Refiled()
     groups = {g.id: g for g in store.catalog.groups()}
-    moves = [m for m in found.misfiled if m.file.status == INGESTED]
-    # Where each moved photo goes: its new camera, and the group of the same source, geometry, exposure
-    # class and period there.
-    target: dict[int, Group] = {}
-    for move in moves:
-        old = groups.get(move.file.group_id or 0)
-        if old is None:
-            continue
-        camera = store.catalog.camera(move.new_key, move.make, move.model, move.serial)
-        target[move.file.id] = _sibling(store, old, camera)
-    members = _members(store, list(groups.values()))
-    leaving: dict[int, list[Photo]] = defaultdict(list)
-    arriving: dict[int, list[Photo]] = defaultdict(list)
-    by_id = {p.id: p for photos in members.values() for p in photos}
-    for move in moves:
-        if move.file.id in target and move.file.id in by_id:
-            leaving[move.file.group_id or 0].append(by_id[move.file.id])
-            arriving[target[move.file.id].id].append(by_id[move.file.id])
-    new_states: dict[int, tuple[int, int]] = {}  # group -> (n, generation)
-    blocked: set[int] = set()  # photos that must stay where they are
-    for gid, out in leaving.items():
-        kept = [p for p in members[gid] if p.id not in {q.id for q in out}]
-        if not kept:
-            new_states[gid] = (0, 0)
-            continue
-        try:
-            state = _rebuild(store, groups[gid], kept, on_group)
-        except (WindowError, StateError) as err:
-            done.problems.append(f"group {gid} not rebuilt, its photos stay: {err}")
-            blocked.update(p.id for p in out)
-            continue
-        new_states[gid] = _write(store, groups[gid], state)
-    for gid, photos in arriving.items():
-        photos = [p for p in photos if p.id not in blocked]
-        if not photos:
-            continue
-        group = store.catalog.get_group(gid)
-        try:
-            state = _rebuild(store, group, photos, on_group)
-            if group.n:
-                merge_into(state, committed_state(store, group))
-        except (WindowError, StateError) as err:
-            done.problems.append(f"group {gid} not extended: {err}")
-            blocked.update(p.id for p in photos)
-            continue
-        new_states[gid] = _write(store, group, state)
-    file_moves = {
-        m.file.id: (target[m.file.id].camera_id, target[m.file.id].id)
-        for m in moves
-        if m.file.id in target and m.file.id not in blocked
-    }
-    # Duplicates follow their camera; their content is counted elsewhere, so no state changes.
+    photos = {p.id: p for p in store.catalog.photos(list(groups))}
+    moves: dict[tuple[int, int], list[_Move]] = defaultdict(list)  # (source, target) -> moves
     for m in found.misfiled:
-        if m.file.status == DUPLICATE and m.file.group_id in groups:
-            camera = store.catalog.camera(m.new_key, m.make, m.model, m.serial)
-            file_moves[m.file.id] = (camera.id, _sibling(store, groups[m.file.group_id], camera).id)
-    old_generations = {gid: groups[gid].generation if gid in groups else 0 for gid in new_states}
-    stamped = [*found.unchanged, *file_moves]
-    store.catalog.refile(new_states, file_moves, stamped, READER)
-    for gid, generation in old_generations.items():
-        if generation and generation != new_states[gid][1]:
-            store.state.drop(gid, generation)
-    done.moved = len(file_moves)
-    done.rebuilt = sorted(new_states)
+        photo, source = photos.get(m.file.id), groups.get(m.file.group_id or 0)
+        if m.file.status != INGESTED or photo is None or source is None:
+            continue
+        camera = store.catalog.camera(m.new_key, m.make, m.model, m.serial)
+        target = _sibling(store, source, camera)
+        moves[(source.id, target.id)].append(_Move(photo, source, target, m.old_key))
+    pending: dict[int, tuple[int, int]] = {}  # group -> (n, generation) written, not yet committed
+    moved: dict[int, tuple[int, int]] = {}  # file -> (camera, group)
+    try:
+        for (source_id, target_id), batch in sorted(moves.items()):
+            if on_group is not None:
+                on_group(f"reading {len(batch)} photos again to move them from group {source_id} to {target_id}")
+            frames, stayed = _read_again(batch)
+            done.problems.extend(
+                f"{move.photo.path}: {why}; it stays with {describe(move.old_key)}" for move, why in stayed
+            )
+            if frames is None:
+                continue
+            leaving = remove_from(_current(store, groups[source_id], pending), frames)
+            pending[source_id] = _write(store, groups[source_id], leaving, pending)
+            joined = merge_into(frames, _current(store, batch[0].target, pending))
+            pending[target_id] = _write(store, batch[0].target, joined, pending)
+            staying = {move.photo.id for move, _ in stayed}
+            for move in batch:
+                if move.photo.id not in staying:
+                    moved[move.photo.id] = (move.target.camera_id, move.target.id)
+        # Duplicates follow their camera; their content is counted elsewhere, so no state changes.
+        for m in found.misfiled:
+            if m.file.status == DUPLICATE and m.file.group_id in groups:
+                camera = store.catalog.camera(m.new_key, m.make, m.model, m.serial)
+                moved[m.file.id] = (camera.id, _sibling(store, groups[m.file.group_id or 0], camera).id)
+        store.catalog.refile(pending, moved, [*found.unchanged, *moved], READER)
+    except BaseException:
+        for gid, (_, generation) in pending.items():
+            store.state.drop(gid, generation)  # never committed: free the space now
+        raise
+    for gid, (_, generation) in pending.items():
+        for old in store.state.generations(gid):
+            if old != generation:
+                store.state.drop(gid, old)  # the replaced generation, and any written in between
+    done.moved = len(moved)
+    done.rebuilt = sorted(pending)
     return done
 
 
@@ -201,22 +192,36 @@ def _sibling(store: Store, group: Group, camera: Camera) -> Group:
     )
 
 
-def _members(store: Store, groups: list[Group]) -> dict[int, list[Photo]]:
-    out: dict[int, list[Photo]] = {g.id: [] for g in groups}
-    for photo in store.catalog.photos([g.id for g in groups]):
-        if photo.group_id is not None:
-            out[photo.group_id].append(photo)
-    return out
+def _current(store: Store, group: Group, pending: dict[int, tuple[int, int]]) -> State:
+    """A group's whole state: the one this repair wrote for it, else the committed one."""
+    n, generation = pending.get(group.id, (group.n, group.generation))
+    if n == 0:
+        return empty((group.height, group.width, group.channels))
+    return store.state.read(group.id, generation, n)
 
 
-def _rebuild(store: Store, group: Group, photos: list[Photo], on_group: Callable[[str], None] | None) -> State:
-    if on_group is not None:
-        on_group(f"reading {len(photos)} photos again for group {group.id}")
-    shape = (group.height, group.width, group.channels)
-    return reread(photos, shape, slice(None), slice(None))
-
-
-def _write(store: Store, group: Group, state: State) -> tuple[int, int]:
-    generation = group.generation + 1
+def _write(store: Store, group: Group, state: State, pending: dict[int, tuple[int, int]]) -> tuple[int, int]:
+    """Write ``state`` as the group's next generation (not switched to yet); a group left without frames
+    gets none (generation 0)."""
+    if state.n == 0:
+        return 0, 0
+    _, last = pending.get(group.id, (group.n, group.generation))
+    generation = max([last, group.generation, *store.state.generations(group.id)]) + 1
     store.state.write(group.id, generation, state)
     return state.n, generation
+
+
+def _read_again(moves: list[_Move]) -> tuple[State | None, list[tuple[_Move, str]]]:
+    """The state of the moved photos' frames, read again from disk with their content hashes checked; and
+    the moves whose photo cannot be read again, with the reason."""
+    shape = (moves[0].source.height, moves[0].source.width, moves[0].source.channels)
+    state: State | None = None
+    stayed: list[tuple[_Move, str]] = []
+    for move in moves:
+        try:
+            frames = reread([move.photo], shape, slice(None), slice(None))
+        except WindowError as err:
+            stayed.append((move, str(err).removeprefix(f"{move.photo.path}: ")))
+            continue
+        state = frames if state is None else merge_into(state, frames)
+    return state, stayed

@@ -64,9 +64,10 @@ def _state(store: Store, family: list[Group]) -> State:
 
 
 def merged_states(settings: Settings) -> dict[str, State]:
-    """Each camera/source/geometry's state, its exposure classes merged, keyed "camera/source/WxH/bits"."""
+    """Each camera/source/geometry's state, its exposure classes merged, keyed "camera/source/WxH/bits"
+    (groups without frames, made for files that then failed, are left out)."""
     with Store(settings, create=False) as store:
         return {
             f"{fam[0].camera_id}/{fam[0].source}/{fam[0].width}x{fam[0].height}/{fam[0].bits}": _state(store, fam)
-            for fam in families(store.catalog.groups())
+            for fam in families([g for g in store.catalog.groups() if g.n])
         }
