@@ -13,6 +13,8 @@ from typer.testing import CliRunner
 
 from hpstore.simulator import Archive, write_corrupt_files
 
+from .conftest import hpstore_command
+
 runner = CliRunner()
 
 
@@ -91,3 +93,45 @@ def test_installed_console_script_runs_demo_from_another_directory(tmp_path: Pat
     assert not (tmp_path / "unused").exists()  # the demo never touches the user's store
     help_out = subprocess.run([*cmd, "--help"], capture_output=True, text=True, timeout=60)
     assert help_out.returncode == 0 and "ingest" in help_out.stdout and "--store" in help_out.stdout
+
+
+def _noisy_folder(root: Path, archive: Archive) -> Path:
+    """Files whose reading makes other libraries talk: LibRaw prints "Unexpected end of file" on a truncated
+    DNG by itself, tifffile logs a record for an odd tag, numpy would warn on empty statistics."""
+    import numpy as np
+    import tifffile
+
+    folder = root / "noisy"
+    bad = write_corrupt_files(root / "bad")
+    folder.mkdir()
+    (folder / "truncated.dng").write_bytes(bad["truncated.dng"].read_bytes())
+    (folder / "good.jpg").write_bytes(archive.shots[0].paths["jpg"].read_bytes())
+    image = (np.arange(48 * 64 * 3) % 251).astype(np.uint8).reshape(48, 64, 3)
+    odd = folder / "odd-tag.tif"
+    tifffile.imwrite(odd, image, photometric="rgb", extratags=[(65000, "H", 1, 5, False)])
+    data = bytearray(odd.read_bytes())
+    at = data.find(b"\xe8\xfd\x03\x00")  # tag 65000, type SHORT: make the type invalid
+    data[at + 2 : at + 4] = b"\x00\x00"
+    odd.write_bytes(bytes(data))
+    return folder
+
+
+def test_other_libraries_stay_off_the_terminal_unless_debug(archive: Archive, tmp_path: Path) -> None:
+    folder = _noisy_folder(tmp_path, archive)
+
+    def ingest_with(name: str, before: list[str], after: list[str]) -> subprocess.CompletedProcess[str]:
+        command = [*hpstore_command(), *before, "--store", str(tmp_path / name), "ingest", *after, str(folder)]
+        return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+    quiet = ingest_with("quiet", [], ["--quiet"])
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+    assert "ingested 2, duplicates 0, failed 1" in quiet.stdout
+    plain = ingest_with("plain", [], [])
+    truncated = folder / "truncated.dng"
+    assert plain.stderr.splitlines() == [
+        f"failed: {truncated}: cannot read RAW header: Input/output error",
+        "note: 1 photo(s) without camera EXIF grouped as unknown camera 64x48",  # hpstore's own
+    ]
+    debug = ingest_with("debug", ["--debug"], [])
+    assert "Unexpected end of file" in debug.stderr  # LibRaw's own line
+    assert "debug: tifffile:" in debug.stderr and "invalid data type" in debug.stderr
