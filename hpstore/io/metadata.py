@@ -79,14 +79,15 @@ _SERIAL_PREFIX = re.compile(r"^\s*(?:NO\s*=|S/?N\s*[:=]?|SERIAL\s*(?:NO|NUMBER)?
 
 
 def normalise_serial(value: object) -> str | None:
-    """One text per body, whatever the file type: no ``NO=`` prefix, no spaces or NUL padding, no leading
-    zeros in an all-digit serial (a MakerNote's number and a DNG's text of the same body then agree).
-    Empty or all-zero serials (placeholders) are no serial."""
+    """One text per body, whatever the file type: no ``NO=`` prefix, no spaces, nothing from the first NUL
+    on (padding), no leading zeros in an all-digit serial (a MakerNote's number and a DNG's text of the
+    same body then agree). Empty or all-zero serials (placeholders) are no serial."""
     if value is None:
         return None
     text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
-    text = _SERIAL_PREFIX.sub("", text.replace("\x00", " "))
-    text = "".join(text.split())
+    text = text.strip("\x00 ").split("\x00")[0]  # a C string: what follows its end is padding
+    text = _SERIAL_PREFIX.sub("", text)
+    text = "".join(ch for ch in text if ch.isprintable() and not ch.isspace())
     if text.isdigit():
         text = text.lstrip("0")
     return text or None
@@ -152,8 +153,15 @@ def _needs_bytes(path: Path) -> bool:
 
 
 def _safe_text(datum: Any) -> str:
+    """A datum as text; bytes (Undefined or Byte types, as Panasonic's serial is) as the characters they
+    hold, not as exiv2's list of numbers."""
     try:
-        return str(datum.toString())
+        text = str(datum.toString())
+        if datum.typeName() in ("Undefined", "Byte"):
+            codes = [int(token) for token in text.split()]
+            if codes and all(0 <= code < 256 for code in codes):
+                return bytes(codes).decode("latin-1")
+        return text
     except (exiv2.Exiv2Error, UnicodeDecodeError, ValueError):
         return ""
 
