@@ -46,17 +46,17 @@ def _least_bytes(path: Path, info: PhotoInfo) -> float:
 
 
 def _jpeg_frame_marker(path: Path) -> int | None:
-    """The SOFn marker of a JPEG (0xC0..0xCF), found by walking its segments."""
+    """The SOFn marker of a JPEG (0xC0..0xCF), found by hopping from segment header to segment header."""
     with open(path, "rb") as fh:
-        head = fh.read(1 << 20)
-    at = 2
-    while at + 4 <= len(head):
-        if head[at] != 0xFF:
-            return None
-        marker = head[at + 1]
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            return marker
-        at += 2 + int.from_bytes(head[at + 2 : at + 4], "big")
+        fh.seek(2)
+        for _ in range(1000):  # far more segments than any camera writes before its frame header
+            header = fh.read(4)
+            if len(header) < 4 or header[0] != 0xFF:
+                return None
+            marker = header[1]
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+                return marker
+            fh.seek(int.from_bytes(header[2:4], "big") - 2, 1)
     return None
 
 

@@ -74,6 +74,13 @@ SERIAL_KEYS = (
     "Xmp.aux.SerialNumber",
 )
 
+_TEXT_KEYS = frozenset(SERIAL_KEYS) | {
+    "Exif.Image.Make",
+    "Exif.Image.Model",
+    "Exif.Photo.DateTimeOriginal",
+    "Exif.Image.DateTimeOriginal",
+    "Exif.Image.DateTime",
+}
 _NOT_BODY = re.compile(r"lens|flash|extender|accessory", re.IGNORECASE)
 _SERIAL_PREFIX = re.compile(r"^\s*(?:NO\s*=|S/?N\s*[:=]?|SERIAL\s*(?:NO|NUMBER)?\s*[:=])", re.IGNORECASE)
 
@@ -124,15 +131,18 @@ def read_facts(path: Path, data: bytes | None = None) -> Facts:
                 return Facts()
         return Facts()
     exif = image.exifData()
-    values: dict[str, str] = {}
+    values: dict[str, str] = {}  # as text: only what identity needs (a MakerNote holds hundreds of tags)
     numbers: dict[str, Any] = {}
     for datum in exif:
         key = datum.key()
-        if key not in values:  # the first of a repeated tag (IFD0 before the sub-IFDs and previews)
+        if key in numbers:
+            continue  # the first of a repeated tag: IFD0 before the sub-IFDs and previews
+        numbers[key] = datum
+        if key in _TEXT_KEYS or "Serial" in key:
             values[key] = _safe_text(datum)
-            numbers[key] = datum
     for datum in image.xmpData():
-        values.setdefault(datum.key(), _safe_text(datum))
+        if datum.key() in _TEXT_KEYS:
+            values.setdefault(datum.key(), _safe_text(datum))
     facts = _facts(values, numbers, exif)
     del numbers, exif, image  # the exiv2 data die with their image
     return facts
