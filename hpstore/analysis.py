@@ -399,7 +399,7 @@ def _candidate(
 ) -> Candidate:
     period, _ = geometry(source, pattern)
     names = channel_names(source, pattern, ev.mean.shape[2])
-    letter = pattern[(r % period) * period + col % period] if names is None and pattern else (names or "?")[c]
+    letter = pattern[(r % period) * period + col % period] if names is None and pattern else (names or "L")[c]
     values = tuple(float(a[r, col, c]) for a in (ev.mean, ev.std, ev.z_mean, ev.z_std, ev.nb_mean, ev.nb_std))
     fit = response(classes, r, col, c, source=source, pattern=pattern, levels=levels)
     kind = classify(*values, levels=levels, source=source, response=fit)

@@ -164,7 +164,7 @@ class _Ingest:
     def select(self, inputs: Sequence[str]) -> list[_Todo]:
         todos: list[_Todo] = []
         early: list[dict[str, Any]] = []
-        for found in discover(inputs):
+        for found in discover(inputs, exclude=self.store.own_files()):
             key = path_key(found.path)
             if found.problem:
                 early.append(_row(_Todo(found.path, key, 0, 0.0), FAILED, found.problem, size=None, mtime=None))

@@ -46,6 +46,12 @@ class Store:
     def path(self) -> Path:
         return self.settings.store
 
+    def own_files(self) -> list[Path]:
+        """The store's own files and folders (never photos, even when the store lies in the archive)."""
+        root = self.settings.store
+        names = ["state.zarr", "ingest.lock", "ingest.run", "catalog.sqlite", "catalog.sqlite-wal"]
+        return [root / name for name in [*names, "catalog.sqlite-shm", "catalog.sqlite-journal"]]
+
     def garbage(self) -> list[tuple[int, int]]:
         """(group, generation) pairs in the state that the catalog does not point at."""
         current = {g.id: g.generation for g in self.catalog.groups()}

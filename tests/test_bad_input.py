@@ -209,3 +209,14 @@ def test_a_non_utf8_name_is_found_again_through_a_window(tmp_path: Path) -> None
     reference = query(only, top=10, min_score=0)
     assert [(r["row"], r["col"], r["n"]) for r in windowed] == [(r["row"], r["col"], r["n"]) for r in reference]
     assert windowed[0]["n"] == 4
+
+
+def test_a_store_inside_the_archive_is_not_ingested(archive: Archive, tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for shot in archive.shots[:3]:
+        (folder / shot.paths["jpg"].name).write_bytes(shot.paths["jpg"].read_bytes())
+    settings = make_settings(folder)  # the store is the photo folder itself
+    first = ingest([str(folder)], settings)
+    second = ingest([str(folder)], settings)
+    assert (first.ingested, first.skipped, second.ingested, second.skipped, second.unchanged) == (3, 0, 0, 0, 3)

@@ -47,17 +47,19 @@ def _walk(root: Path) -> Iterator[Path]:
                 yield Path(folder) / name
 
 
-def discover(inputs: Sequence[str | os.PathLike[str]]) -> Iterator[Found]:
+def discover(inputs: Sequence[str | os.PathLike[str]], *, exclude: Sequence[Path] = ()) -> Iterator[Found]:
     """Yield every file named by ``inputs`` once, as absolute paths, in a stable order.
 
     Directories are walked recursively; arguments with ``*``, ``?`` or ``[`` that are not existing paths are
     glob patterns (``**`` matches across folders). Arguments that match nothing are yielded with a problem.
+    Nothing in or under ``exclude`` (the store's own files, when it lies inside the archive) is yielded.
     """
     seen: set[Path] = set()
+    skip = [Path(os.path.abspath(p)) for p in exclude]
 
     def once(path: Path) -> Iterator[Found]:
         path = Path(os.path.abspath(path))
-        if path not in seen:
+        if path not in seen and not any(path.is_relative_to(p) for p in skip):
             seen.add(path)
             yield Found(path)
 

@@ -1,10 +1,11 @@
 """FITS, what astronomy cameras and capture programs write, through ``astropy.io.fits``.
 
 A frame is sensor data (source ``raw``): 8- or 16-bit integers (16-bit unsigned as BZERO = 32768), one
-plane, monochrome or a CFA mosaic when ``BAYERPAT`` says so. Identity comes from ``INSTRUME`` and a
-serial keyword where present; exposure from ``EXPTIME``/``EXPOSURE``, capture time from ``DATE-OBS``,
-sensor temperature from ``CCD-TEMP``, the frame type from ``IMAGETYP``. astropy is imported on the first
-FITS file only: it takes a second to import.
+plane, monochrome or a CFA mosaic when ``BAYERPAT`` says so. Frames some programs save as signed, 32-bit or
+floating-point numbers are taken when every value is a whole number of 0..65535 (sensor counts).
+Identity comes from ``INSTRUME`` and a serial keyword where present; exposure from ``EXPTIME``/``EXPOSURE``,
+capture time from ``DATE-OBS``, sensor temperature from ``CCD-TEMP``, the frame type from ``IMAGETYP``.
+astropy is imported on the first FITS file only: it takes a second to import.
 """
 
 from __future__ import annotations
@@ -74,9 +75,10 @@ def probe_fits(path: Path) -> tuple[PhotoInfo, float]:
     if naxis > 2 and any(int(header.get(f"NAXIS{k}", 1)) > 1 for k in range(3, naxis + 1)):
         raise UnsupportedFormat("FITS image with more than one plane (colour or a cube) is not supported")
     zero, scale = float(header.get("BZERO", 0)), float(header.get("BSCALE", 1))
-    if scale != 1 or bitpix not in (8, 16) or (bitpix == 16 and zero not in (0, 32768)) or (bitpix == 8 and zero):
-        raise UnsupportedFormat(f"unsupported FITS data: BITPIX {bitpix}, BZERO {zero:g}, BSCALE {scale:g}")
-    bits = 8 if bitpix == 8 else 16
+    if bitpix not in (8, 16, 32, -32, -64):
+        raise UnsupportedFormat(f"unsupported FITS data: BITPIX {bitpix}")
+    native = scale == 1 and ((bitpix == 8 and not zero) or (bitpix == 16 and zero == 32768))
+    bits = 8 if bitpix == 8 and native else 16
     info = PhotoInfo(
         "fits",
         height,
@@ -85,7 +87,7 @@ def probe_fits(path: Path) -> tuple[PhotoInfo, float]:
         bits,
         pattern=_pattern(header, height),
         black_level=0.0,
-        white_level=float((1 << bits) - 1) if bitpix == 8 or zero else 32767.0,
+        white_level=float((1 << bits) - 1),
         facts=facts_from_header(header),
         index=index,
     )
@@ -176,8 +178,17 @@ def decode_fits(data: bytes, info: PhotoInfo, out: np.ndarray) -> None:
         raise
     except Exception as err:
         raise DecodeError(f"cannot read FITS data: {first_line(err)}") from err
-    if array.dtype.kind == "i":  # signed 16-bit without BZERO: sensor counts, never negative
-        if array.size and array.min() < 0:
-            raise DecodeError("FITS data holds negative values: not raw sensor counts")
-        array = array.astype(np.uint16)
+    if array.dtype != out.dtype:
+        array = _as_counts(array, out.dtype)
     put(out, array, info)
+
+
+def _as_counts(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Sensor counts stored in another type (signed 16-bit without BZERO, 32-bit, or floats holding whole
+    numbers, as some programs save raw frames) as ``dtype``; anything else is not a raw frame."""
+    limit = np.iinfo(dtype).max
+    if array.size and (np.nanmin(array) < 0 or np.nanmax(array) > limit):
+        raise DecodeError(f"FITS data outside 0..{limit}: not raw sensor counts")
+    if array.dtype.kind == "f" and not (np.isfinite(array).all() and (array == np.round(array)).all()):
+        raise DecodeError("FITS data are not whole numbers: a processed image, not raw sensor counts")
+    return array.astype(dtype)
