@@ -67,6 +67,8 @@ SERIAL_KEYS = (
     "Exif.OlympusEq.InternalSerialNumber",
     "Exif.Pentax.SerialNumber",
     "Exif.PentaxDng.SerialNumber",
+    "Exif.Pentax.CameraInfo",  # older Pentax bodies: the 5th number is the serial (see _pentax_serial)
+    "Exif.PentaxDng.CameraInfo",
     "Exif.Panasonic.InternalSerialNumber",  # also Leica's Panasonic-built bodies
     "Exif.Samsung2.SerialNumber",
     "Exif.Sigma.SerialNumber",
@@ -100,11 +102,18 @@ def normalise_serial(value: object) -> str | None:
     return text or None
 
 
+def _pentax_serial(camera_info: str | None) -> str | None:
+    """Pentax's CameraInfo is five numbers: model id, manufacture date, two production codes, serial."""
+    numbers = (camera_info or "").split()
+    return numbers[4] if len(numbers) == 5 else None
+
+
 def body_serial(values: Mapping[str, str]) -> str | None:
     """The body serial from metadata ``values`` keyed like ``Exif.Photo.BodySerialNumber``, by
     :data:`SERIAL_KEYS`' order; then any other MakerNote tag named like a body serial."""
     for key in SERIAL_KEYS:
-        serial = normalise_serial(values.get(key))
+        value = values.get(key)
+        serial = normalise_serial(_pentax_serial(value) if key.endswith(".CameraInfo") else value)
         if serial:
             return serial
     for key, value in values.items():
