@@ -24,8 +24,9 @@ import numpy as np
 
 from .exposure import LONG, SHORT
 from .kinds import KINDS, MIN_SCORE, Candidate, Levels, Response, classify, confidence, reason
+from .lattice import geometry
 from .lines import Line, find_lines
-from .stats import State, finalize
+from .stats import Pairs, State, finalize
 
 __all__ = ["KINDS", "MIN_SCORE", "Candidate", "ClassMean", "Levels", "evidence", "explain", "rank", "reason"]
 
@@ -48,6 +49,8 @@ EXTENDED_Z = 3.0
 WHITE_RATIO = 0.9
 LONG_SHARE = 0.15  # in the long exposures' mean (little noise), a lit neighbour holds this share
 MIN_LONG = 3  # long exposures needed before their own z-score counts
+CONSISTENT = 3.0  # sign-test score from which a difference counts as shown by the photos, not by a few
+_BLOCK = 256  # rows per pass of the pair statistics: bounds their temporaries on large sensors
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class ClassMean:
     n: int
     weights: np.ndarray  # dark weight of each frame whose exposure is known
     mean: np.ndarray
+    pairs: Pairs | None = None
 
     @property
     def weight(self) -> float | None:
@@ -195,7 +199,8 @@ def channel_names(source: str, pattern: str | None, channels: int) -> str | None
 
 @dataclass(frozen=True)
 class Evidence:
-    """Per-sample evidence maps ``(row, col, channel)``: values, neighbourhood medians, z-scores, score."""
+    """Per-sample evidence maps ``(row, col, channel)``: values, neighbourhood medians, z-scores, score;
+    ``t`` the paired consistency across photos (:func:`consistency`), None for a state without pairs."""
 
     mean: np.ndarray
     std: np.ndarray
@@ -204,12 +209,51 @@ class Evidence:
     nb_mean: np.ndarray
     nb_std: np.ndarray
     score: np.ndarray
+    t: np.ndarray | None = None
+    loose: np.ndarray | None = None  # the score by the neighbourhood alone, where ``t`` holds it back
 
 
-def geometry(source: str, pattern: str | None) -> tuple[int, int]:
-    """(CFA period, neighbour distance): same-colour neighbours on RAW, outside the smear on RGB."""
-    period = round(len(pattern) ** 0.5) if source == "raw" and pattern else 1
-    return period, (period if source == "raw" else 2)
+def consistency(pairs: Pairs, n: int) -> np.ndarray:
+    """How consistently every sample lies above (or below) each of its four partners (``pairs.d`` away in
+    its row and column) from photo to photo: a sign test, float32 ``(row, col, channel)``.
+
+    For a partner u, ``sqrt(n) x mean sign(v - u)`` is about normal with deviation 1 when v and u differ by
+    noise and scene alone, whatever the scenes' contrast: each photo counts once, an edge no more than a
+    flat wall. A defect lies on its side in nearly every photo that can show it (``sqrt(n)`` for all of
+    them), a scene's texture or highlight only in the photos that show it (about ``sqrt(k)`` for k of
+    them), a pixel merely steadier than its neighbours in half of them. The score is the weakest of the
+    four when all four share a sign, else 0.
+    """
+    d = pairs.d
+    h, w = pairs.x.shape[:2]
+    cols, rows = np.arange(w), np.arange(h)
+    left_at = np.where(cols >= d, cols - d, cols)  # where the pair (left partner, sample) is kept
+    up_at = np.where(rows >= d, rows - d, rows)
+    left_sign = np.where((cols >= d)[:, None], -1.0, 1.0)  # that pair's sign is the partner's side
+    up_sign = np.where((rows >= d)[:, None, None], -1.0, 1.0)
+    out = np.empty(pairs.x.shape, np.float32)
+    root = np.sqrt(max(n, 1))
+    for r0 in range(0, h, _BLOCK):
+        r = rows[r0 : r0 + _BLOCK]
+        sides = (
+            pairs.sign_x[r],
+            pairs.sign_x[r][:, left_at] * left_sign,
+            pairs.sign_y[r],
+            pairs.sign_y[up_at[r]] * up_sign[r],
+        )
+        ordered = np.sort(np.stack(sides), axis=0)
+        lo, hi = ordered[1], ordered[2]  # three of the four sides (one may share a JPEG defect's smear)
+        out[r] = root * np.where(lo > 0, lo, np.where(hi < 0, hi, 0.0))
+    return out
+
+
+def _agreeing(z: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Evidence that both the neighbourhood (``z``) and the photos one by one (``t``) give: ``|z|`` where
+    the photos agree in sign and consistently enough (``|t| >= CONSISTENT``), else the smaller of the two
+    (0 when the signs differ)."""
+    agree = np.sign(z) == np.sign(t)
+    weak = np.minimum(np.abs(z), np.abs(t))
+    return np.where(agree, np.where(np.abs(t) >= CONSISTENT, np.abs(z), weak), np.float32(0))
 
 
 def scale_floor(source: str, levels: Levels) -> float:
@@ -217,8 +261,19 @@ def scale_floor(source: str, levels: Levels) -> float:
     return levels.span * 1e-4 if source == "raw" else 0.05
 
 
-def evidence(mean: np.ndarray, std: np.ndarray, *, source: str, pattern: str | None, levels: Levels) -> Evidence:
-    """Compare every sample's mean and standard deviation with its same-colour neighbourhood."""
+def evidence(
+    mean: np.ndarray,
+    std: np.ndarray,
+    *,
+    source: str,
+    pattern: str | None,
+    levels: Levels,
+    pairs: Pairs | None = None,
+    n: int = 0,
+) -> Evidence:
+    """Compare every sample's mean and standard deviation with its same-colour neighbourhood; with the
+    state's ``pairs`` (of ``n`` photos), count only what the photos show consistently (:func:`consistency`):
+    a mean apart from the neighbours' in every photo, a spread far above theirs."""
     period, d = geometry(source, pattern)
     q = scale_floor(source, levels)
     z_m, z_s, med_m, med_s = (np.empty(mean.shape, np.float32) for _ in range(4))
@@ -229,8 +284,14 @@ def evidence(mean: np.ndarray, std: np.ndarray, *, source: str, pattern: str | N
     # z-scores heavy tails. Spread evidence counts from 1/2 or 5/4 of the neighbours' spread on.
     ratio = (std / np.maximum(med_s, q)).astype(np.float32)
     weak = ((z_s < 0) & (ratio > LOW_SPREAD)) | ((z_s > 0) & (ratio < HIGH_SPREAD))
-    score = np.maximum(np.abs(z_m), np.where(weak, np.float32(0), np.abs(z_s)))
-    return Evidence(mean, std, z_m, z_s, med_m, med_s, score)
+    if pairs is None:
+        score = np.maximum(np.abs(z_m), np.where(weak, np.float32(0), np.abs(z_s)))
+        return Evidence(mean, std, z_m, z_s, med_m, med_s, score)
+    t = consistency(pairs, n)
+    # Only a mean that sits apart in nearly every photo counts. A frozen pixel (stuck, dead) sits apart too.
+    # A spread above the neighbours' alone is no evidence: second moments cannot tell a pixel that varies in
+    # every photo from one that a single scene's texture lit once.
+    return Evidence(mean, std, z_m, z_s, med_m, med_s, _agreeing(z_m, t), t, np.abs(z_m))
 
 
 def _long_class(classes: Sequence[ClassMean]) -> ClassMean | None:
@@ -241,15 +302,28 @@ def _long_class(classes: Sequence[ClassMean]) -> ClassMean | None:
 
 def long_z(classes: Sequence[ClassMean], *, source: str, pattern: str | None, levels: Levels) -> np.ndarray | None:
     """The z-score of every sample's mean over the long exposures alone, when the store keeps them apart:
-    dark current stands out there, undiluted by daylight frames. None without enough long exposures."""
+    dark current stands out there, undiluted by daylight frames; as far as the long exposures confirm it
+    one by one (:func:`consistency`). None without enough long exposures."""
+    maps = _long_maps(classes, source=source, pattern=pattern, levels=levels)
+    return None if maps is None else maps[0]
+
+
+def _long_maps(
+    classes: Sequence[ClassMean], *, source: str, pattern: str | None, levels: Levels
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(z-score as far as confirmed, z-score by the neighbourhood alone) of the long exposures' mean."""
     long = _long_class(classes)
     if long is None:
         return None
     period, d = geometry(source, pattern)
+    floor = scale_floor(source, levels)
     z = np.empty(long.mean.shape, np.float32)
     for c in range(long.mean.shape[2]):
-        z[..., c], _ = _zmap(long.mean[..., c], d, period, scale_floor(source, levels))
-    return z
+        z[..., c], _ = _zmap(long.mean[..., c], d, period, floor)
+    if long.pairs is None:
+        return z, z
+    t = consistency(long.pairs, long.n)
+    return np.copysign(_agreeing(z, t), z).astype(np.float32), z
 
 
 def _around(r: int, col: int, step: int, shape: tuple[int, ...]) -> list[tuple[int, int]]:
@@ -462,9 +536,21 @@ def rank(
     if state.n < 2:
         return []
     mean, var = finalize(state)
-    ev = evidence(mean, np.sqrt(var, out=var), source=source, pattern=pattern, levels=levels)
-    z_long = long_z(classes, source=source, pattern=pattern, levels=levels)
+    ev = evidence(
+        mean, np.sqrt(var, out=var), source=source, pattern=pattern, levels=levels, pairs=state.pairs, n=state.n
+    )
+    maps = _long_maps(classes, source=source, pattern=pattern, levels=levels)
+    z_long = None if maps is None else maps[0]
     score = ev.score if z_long is None else np.maximum(ev.score, np.abs(z_long))
+    confirmed: np.ndarray | None = None
+    if keep_extended and ev.loose is not None:
+        # Candidates the photos do not confirm one by one are ranked by the neighbourhood alone, marked
+        # ``unconfirmed``, for per-photo evidence to judge (a defect that appeared late, a dark one seen
+        # in few long exposures).
+        confirmed = score >= min_score
+        loose = ev.loose if maps is None else np.maximum(ev.loose, np.abs(maps[1]))
+        score = np.where(confirmed, score, loose)
+    del maps
     radius = 0 if source == "raw" else 2
     period, d = geometry(source, pattern)
     bad = find_lines(ev.mean, period=period, d=d, floor=scale_floor(source, levels), radius=radius)
@@ -500,6 +586,7 @@ def rank(
     # px only when far weaker.
     width = ev.mean.shape[1]
     taken: list[tuple[int, int, float, int]] = []
+    doubtful = 0  # unconfirmed candidates listed: the strongest ``top`` are judged, the rest left out
     for idx in order if len(picked) < top else ():
         r, col = divmod(int(idx), width)
         c = int(best_c[r, col])
@@ -512,6 +599,11 @@ def rank(
         ):
             continue  # the smear, leak or ringing of a defect already reported
         extended = _extended(ev, r, col, c, source, d, long)
+        unconfirmed = confirmed is not None and not confirmed[r, col, c]
+        if unconfirmed and doubtful >= top:
+            taken.append((r, col, value, c))  # enough of them for the per-photo evidence to judge
+            continue
+        doubtful += unconfirmed
         if extended and not keep_extended:
             taken.append((r, col, value, c))  # a point of light in the scene: it suppresses its own smear
             continue
@@ -519,12 +611,13 @@ def rank(
             ev, r, col, c, state.n, source=source, pattern=pattern, levels=levels,
             score=value, z_long=z_long, classes=classes,
         )  # fmt: skip
-        if extended:
-            cand = replace(cand, extended=True)
+        if extended or unconfirmed:
+            cand = replace(cand, extended=extended, unconfirmed=unconfirmed)
         taken.append((r, col, cand.score, c))
         if kinds is None or cand.kind in kinds:
             picked.append(cand)
-            if len(picked) - sum(p.extended for p in picked) >= top:  # marked ones do not use up ``top``
+            marked = sum(p.extended or p.unconfirmed for p in picked)
+            if len(picked) - marked >= top:  # marked ones do not use up ``top``
                 break
     return picked
 

@@ -18,8 +18,9 @@ from dataclasses import dataclass, replace
 from . import onset, periods
 from .analysis import rank
 from .catalog import Group, Photo
+from .exposure import LONG
 from .family import Window, family_state
-from .kinds import Candidate, Levels
+from .kinds import Candidate, Levels, since_onset
 from .store import Store
 
 DARK = ("hot", "warm")  # classes that only long exposures and dark scenes show
@@ -88,7 +89,15 @@ def _defect(cand: Candidate, seen: onset.Seen | None) -> bool:
     if it stood out in photos of many different scenes."""
     if seen is not None and seen.scene:
         return False
-    return not cand.extended or (seen is not None and seen.persistent)
+    return not (cand.extended or cand.unconfirmed) or (seen is not None and seen.persistent)
+
+
+def _share_after(photos: Sequence[Photo], first: dt.datetime, long_ids: set[int]) -> float:
+    """The share of ``photos`` (those of the groups ``long_ids``, the long exposures, if any) taken from
+    ``first`` on."""
+    long = [p for p in photos if p.group_id in long_ids] or list(photos)
+    dated = [p.capture_time for p in long if p.capture_time is not None]
+    return sum(t >= first for t in dated) / len(dated) if dated else 1.0
 
 
 def _appeared_before(seen: onset.Seen | None, latest: Window | None) -> bool:
@@ -136,6 +145,14 @@ def family_defects(
         if recent is not None and recent.n >= 2:
             latest = rank(recent.state, top=top + SPARE, kinds=kinds, classes=recent.classes, **kw)  # type: ignore[arg-type]
         del recent
+    # A dark defect that appeared partway: its rate since the onset, not averaged over the photos before.
+    long_ids = {g.id for g in family if g.exposure == LONG}
+    whole = [
+        since_onset(c, _share_after(photos, s.first, long_ids), levels=levels, source=group.source)
+        if s is not None and s.appeared and s.first is not None
+        else c
+        for c, s in zip(whole, sights, strict=True)
+    ]
     reach = 1 if group.source == "rgb" else 0
     out: list[Found] = []
     used: set[int] = set()

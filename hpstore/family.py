@@ -22,6 +22,7 @@ from .catalog import Group, Photo
 from .errors import DecodeError, StateError, WindowError
 from .exposure import dark_weight
 from .io import decode_into, fs_path, probe
+from .lattice import pair_distance
 from .stats import State, empty, merge_into, update
 from .store import Store
 
@@ -84,8 +85,10 @@ def committed_state(
     raise AssertionError("unreachable")
 
 
-def reread(photos: list[Photo], shape: tuple[int, ...], rows: slice, cols: slice) -> State:
-    """The state of ``photos`` read again from disk (the window ``rows``/``cols`` of it)."""
+def reread(photos: list[Photo], shape: tuple[int, ...], rows: slice, cols: slice, d: int | None = None) -> State:
+    """The state of ``photos`` read again from disk (the window ``rows``/``cols`` of it), with neighbour
+    pairs at distance ``d`` when given and the window is whole frames (a cut has no partners at its edge)."""
+    whole = rows == slice(None) and cols == slice(None)
     state: State | None = None
     frames: list[np.ndarray] = []
     for photo in photos:
@@ -106,7 +109,7 @@ def reread(photos: list[Photo], shape: tuple[int, ...], rows: slice, cols: slice
             raise WindowError(f"{photo.path}: its pixel array is {frame.shape}, the group's {shape}")
         frames.append(frame[rows, cols])
         if state is None:
-            state = empty(frames[-1].shape)
+            state = empty(frames[-1].shape, d if whole else None)
         if len(frames) == _REREAD_BATCH:
             update(state, np.stack(frames))
             frames.clear()
@@ -166,7 +169,7 @@ def family_state(
                 part = committed_state(store, g, rows, cols)
             else:
                 try:
-                    part = reread(by_group[g.id], shape, rows, cols)
+                    part = reread(by_group[g.id], shape, rows, cols, pair_distance(g.source, g.pattern))
                 except WindowError as err:
                     raise WindowError(
                         f"{err}; the date window cuts period {g.period}, whose photos must be read again: "
@@ -181,13 +184,14 @@ def family_state(
         weights = [
             w for g in groups for p in by_group[g.id] if (w := dark_weight(p.exposure_time, p.iso)) is not None
         ]
-        classes.append(ClassMean(name, merged.n, np.asarray(weights, float), merged.mean))
+        classes.append(ClassMean(name, merged.n, np.asarray(weights, float), merged.mean, merged.pairs))
         parts.append(merged)
     if not parts:
         return None
     total = parts[0]
     if len(parts) > 1:
-        total = State(total.n, total.mean.copy(), total.m2.copy() if keep else total.m2)
+        pairs = total.pairs.copy() if total.pairs is not None else None  # the class keeps its own
+        total = State(total.n, total.mean.copy(), total.m2.copy() if keep else total.m2, pairs)
     for part in parts[1:]:
         merge_into(total, part)
     return FamilyState(total, classes, parts if keep else [], photos)

@@ -20,6 +20,7 @@ from .catalog import DUPLICATE, INGESTED, Camera, File, Group, Photo
 from .errors import DecodeError, WindowError
 from .family import reread
 from .io import READER, PhotoInfo, fs_path, probe
+from .lattice import pair_distance
 from .stats import State, empty, merge_into, remove_from
 from .store import Store
 
@@ -196,7 +197,7 @@ def _current(store: Store, group: Group, pending: dict[int, tuple[int, int]]) ->
     """A group's whole state: the one this repair wrote for it, else the committed one."""
     n, generation = pending.get(group.id, (group.n, group.generation))
     if n == 0:
-        return empty((group.height, group.width, group.channels))
+        return empty((group.height, group.width, group.channels), pair_distance(group.source, group.pattern))
     return store.state.read(group.id, generation, n)
 
 
@@ -219,7 +220,8 @@ def _read_again(moves: list[_Move]) -> tuple[State | None, list[tuple[_Move, str
     stayed: list[tuple[_Move, str]] = []
     for move in moves:
         try:
-            frames = reread([move.photo], shape, slice(None), slice(None))
+            d = pair_distance(move.source.source, move.source.pattern)
+            frames = reread([move.photo], shape, slice(None), slice(None), d)
         except WindowError as err:
             stayed.append((move, str(err).removeprefix(f"{move.photo.path}: ")))
             continue

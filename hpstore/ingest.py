@@ -26,16 +26,16 @@ from typing import Any
 import numpy as np
 
 from . import periods, standouts, stats
-from .analysis import geometry
 from .catalog import DUPLICATE, FAILED, INGESTED, SKIPPED, Group
 from .errors import CatalogError, DecodeError, Interrupted, UnsupportedFormat
 from .exposure import exposure_class
 from .faults import checkpoint
 from .identity import camera_identity
 from .io import READER, PhotoInfo, decode_into, discover, path_bytes, path_key, probe
+from .lattice import geometry, pair_distance
 from .lock import StoreLock
 from .settings import Settings
-from .statestore import ChunkSource, Region, StateStore
+from .statestore import ChunkSource, Region, StateStore, arrays_of
 from .store import Store
 
 
@@ -356,7 +356,8 @@ class _Ingest:
             self._buffers = None  # free the other geometry's buffers before taking new ones
             capacity, k = ring_size(info.nbytes, self.settings)
             ring = np.empty((capacity, *info.shape), info.dtype)
-            self._buffers = _Buffers(key, ring, stats.sums_for(info.shape, info.dtype), k)
+            sums = stats.sums_for(info.shape, info.dtype, pair_distance(info.source, info.pattern))
+            self._buffers = _Buffers(key, ring, sums, k)
         found = self._buffers
         assert found.sums.n == 0, "the last group committed all its frames"
         return found.ring, found.sums, found.k
@@ -369,7 +370,9 @@ class _Ingest:
         old, new, n = group.generation, group.generation, group.n + sums.n
         if sums.n:
             new = old + 1
-            self.store.state.write_from(group.id, new, sums.shape, n, _merged(self.store.state, group, sums))
+            pair_d = sums.d if not group.n or self.store.state.pair_d(group.id, old) == sums.d else None
+            merged = _merged(self.store.state, group, sums)
+            self.store.state.write_from(group.id, new, sums.shape, n, merged, pair_d)
             checkpoint("state-written")
         try:
             self.store.catalog.commit_group(group.id, n, new, pending)
@@ -410,17 +413,18 @@ def _merged(state: StateStore, group: Group, sums: stats.Sums) -> ChunkSource:
     """The chunks of ``group``'s committed state with the frames of ``sums`` merged in, one region at a time."""
     read = state.reader(group.id, group.generation, group.n) if group.n else None
 
-    def chunk(region: Region) -> tuple[np.ndarray, np.ndarray]:
+    def chunk(region: Region) -> tuple[np.ndarray, ...]:
         part = stats.with_sums(read(region) if read is not None else None, sums, region)
-        return part.mean, part.m2
+        return arrays_of(part, (slice(None),))
 
     return chunk
 
 
 def _geometry(info: PhotoInfo | None) -> tuple[int, ...]:
-    """What frames must share to share a decode ring and integer sums: (row, col, channel, bits)."""
+    """What frames must share to share a decode ring and integer sums: (row, col, channel, bits, pair
+    distance)."""
     assert info is not None
-    return (*info.shape, info.bits)
+    return (*info.shape, info.bits, pair_distance(info.source, info.pattern))
 
 
 @dataclass

@@ -13,7 +13,7 @@ it vanishes in daylight and grows in long exposures. A partially stuck pixel is 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 MIN_SCORE = 6.0  # default threshold of a likely defect
 # Dark current below this share of the sensor's range per second at ISO 100 is "warm", above it "hot"
@@ -78,6 +78,9 @@ class Candidate:
     dark_rate: float | None = None
     offset: float | None = None
     extended: bool = False  # its neighbours share its excess; kept because photos show it as a defect
+    # Its photos do not set it apart consistently (a defect that appeared late, or shows in few photos):
+    # kept only because photos of many scenes show it standing out (per-photo evidence).
+    unconfirmed: bool = False
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -117,6 +120,16 @@ def classify(
     if z_mean < 0 and abs(z_mean) >= abs(z_std):
         return "dim"
     return "noisy" if z_std > 0 else "stuck"
+
+
+def since_onset(c: Candidate, share: float, *, levels: Levels, source: str) -> Candidate:
+    """A dark-current defect that appeared partway: its rate was fitted over every photo, ``share`` of which
+    came after its onset, so the rate since then is ``rate / share``; hot or warm by that rate."""
+    if c.kind not in ("hot", "warm") or c.dark_rate is None or not 0 < share < 1:
+        return c
+    rate = c.dark_rate / share
+    kind = "warm" if rate < WARM_RATE[source] * levels.span else "hot"
+    return replace(c, dark_rate=rate, kind=kind)
 
 
 def confidence(kind: str, score: float, n: int, n_long: int | None) -> float:

@@ -2,8 +2,14 @@
 
 Layout under ``<store>/state.zarr``::
 
-    g<group id>/v<generation>/mean   float64 (row, col, channel)
-    g<group id>/v<generation>/m2     float64 (row, col, channel)
+    g<group id>/v<generation>/mean     float64 (row, col, channel)
+    g<group id>/v<generation>/m2       float64 (row, col, channel)
+    g<group id>/v<generation>/pair_x   float64 (row, col, channel)  neighbour differences (``stats.Pairs``),
+    g<group id>/v<generation>/pair_y   float64 (row, col, channel)  with their distance in attribute pair_d
+    g<group id>/v<generation>/sign_x   float64 (row, col, channel)
+    g<group id>/v<generation>/sign_y   float64 (row, col, channel)
+
+Generations written before pairs existed have mean and m2 only; their states read with ``pairs`` None.
 
 A commit writes a new generation whole (every chunk, from one writer: zarr loses data on concurrent or
 unaligned partial chunk writes), then the catalog switches the group to it in one transaction, then the old
@@ -26,18 +32,26 @@ from zarr.codecs import BloscCodec
 
 from .errors import StateError, StoreError
 from .faults import checkpoint
-from .stats import State
+from .stats import Pairs, State
+
+
+def arrays_of(state: State, region: Region | tuple[slice, ...]) -> tuple[np.ndarray, ...]:
+    """The arrays a generation stores of ``state``, over ``region``: mean, m2 and the pairs if any."""
+    pairs = tuple(a[region] for a in state.pairs.arrays) if state.pairs is not None else ()
+    return (state.mean[region], state.m2[region], *pairs)
+
 
 CHUNK = 512  # rows and cols per chunk; 512 x 512 x 3 float64 = 6 MiB uncompressed, written in parallel
 # Bit shuffle: the float64 mean and M2 compress better and faster with it than with byte shuffle (measured
 # on 24 MP JPEG and RAW states: 10 % faster writes, 2-14 % smaller). Older generations keep their codec.
 _COMPRESSOR = BloscCodec(cname="lz4", clevel=1, shuffle="bitshuffle")
 FIELDS = ("mean", "m2")
+PAIR_FIELDS = ("pair_x", "pair_y", "sign_x", "sign_y")
 _WRITERS = 4  # threads compressing and writing chunks
 _ALL = slice(None)
 
 Region = tuple[slice, slice]  # (rows, cols) of one chunk
-ChunkSource = Callable[[Region], tuple[np.ndarray, np.ndarray]]  # region -> (mean, m2) there
+ChunkSource = Callable[[Region], tuple[np.ndarray, ...]]  # region -> (mean, m2[, pair_x, pair_y]) there
 
 
 def _chunks(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -61,14 +75,22 @@ class StateStore:
 
     def write(self, group_id: int, generation: int, state: State) -> None:
         """Write ``state`` as a new generation (all chunks; overwrites leftovers of the same generation)."""
-        self.write_from(group_id, generation, state.shape, state.n, lambda r: (state.mean[r], state.m2[r]))
+        pair_d = state.pairs.d if state.pairs is not None else None
+        self.write_from(group_id, generation, state.shape, state.n, lambda r: arrays_of(state, r), pair_d)
 
     def write_from(
-        self, group_id: int, generation: int, shape: tuple[int, ...], n: int, source: ChunkSource
+        self,
+        group_id: int,
+        generation: int,
+        shape: tuple[int, ...],
+        n: int,
+        source: ChunkSource,
+        pair_d: int | None = None,
     ) -> None:
         """Write a new generation of ``n`` frames whose chunks ``source`` computes: ``source(region)`` gives
-        the (mean, m2) arrays of one chunk's (rows, cols) region. A few threads compute and write the chunks,
-        so a state need never be whole in memory."""
+        the (mean, m2) arrays of one chunk's (rows, cols) region, and its pair arrays when ``pair_d`` is given.
+        A few threads compute and write the chunks, so a state need never be whole in memory."""
+        fields = FIELDS + PAIR_FIELDS if pair_d else FIELDS
         try:
             self.drop(group_id, generation)  # leftovers of an interrupted commit of the same generation
             root = self._root("a")
@@ -84,10 +106,10 @@ class StateStore:
                     overwrite=True,
                     config={"write_empty_chunks": True},  # write every chunk; no per-chunk all-zero scan
                 )
-                for name in FIELDS
+                for name in fields
             ]
-            _write_chunks(arrays, [folder / name for name in FIELDS], source)
-            node.attrs["n"] = n
+            _write_chunks(arrays, [folder / name for name in fields], source)
+            node.attrs.update({"n": n, "pair_d": pair_d} if pair_d else {"n": n})
             # Also the metadata files and folders; the chunks, synced as written, cost a no-op fsync each.
             _fsync_tree(folder)
         except OSError as err:
@@ -101,8 +123,10 @@ class StateStore:
         """Windows of a committed generation, ``read(region)``, with its arrays opened once."""
         name = self._name(group_id, generation)
         try:
-            stored_n = zarr.open_group(str(self.path / name), mode="r").attrs.get("n")
-            arrays = [zarr.open_array(str(self.path / name / f), mode="r") for f in FIELDS]
+            attrs = zarr.open_group(str(self.path / name), mode="r").attrs
+            stored_n, pair_d = attrs.get("n"), attrs.get("pair_d")
+            fields = FIELDS + PAIR_FIELDS if pair_d else FIELDS
+            arrays = [zarr.open_array(str(self.path / name / f), mode="r") for f in fields]
         except (OSError, KeyError, ValueError) as err:
             raise StateError(f"state {name} is missing or unreadable: {err}") from err
         if stored_n != n:
@@ -110,12 +134,21 @@ class StateStore:
 
         def read(region: Region) -> State:
             try:
-                mean, m2 = (np.asarray(array[region]) for array in arrays)
+                mean, m2, *pairs = (np.asarray(array[region]) for array in arrays)
             except (OSError, KeyError, ValueError) as err:
                 raise StateError(f"state {name} is unreadable: {err}") from err
-            return State(n, mean, m2)
+            return State(n, mean, m2, Pairs(pair_d, *pairs) if pairs and isinstance(pair_d, int) else None)
 
         return read
+
+    def pair_d(self, group_id: int, generation: int) -> int | None:
+        """The pair distance a committed generation keeps, or None (written before pairs existed)."""
+        name = self._name(group_id, generation)
+        try:
+            value = zarr.open_group(str(self.path / name), mode="r").attrs.get("pair_d")
+        except (OSError, KeyError, ValueError) as err:
+            raise StateError(f"state {name} is missing or unreadable: {err}") from err
+        return value if isinstance(value, int) and value > 0 else None
 
     def read(self, group_id: int, generation: int, n: int, rows: slice = _ALL, cols: slice = _ALL) -> State:
         """Read a committed generation, or a window of it (only the chunks it touches are read).

@@ -14,6 +14,13 @@ operations combine everything hpstore does:
 ``finalize(state)``
     mean and population variance (``M2 / n``), as ``numpy.var`` computes them.
 
+A state may also hold :class:`Pairs`: per sample, the mean over the frames of its squared difference with
+its same-colour partner ``d`` samples to the right and ``d`` rows below, and the mean sign of that
+difference. With the means they give, for every pair of neighbours, how their difference varies from
+photo to photo (``Var(v - u) = D - (mean_v - mean_u)^2``) and in how many photos one lies above the other.
+A defect differs from each neighbour in nearly every photo; a scene only in some (``hpstore.analysis``).
+Pairs are plain means over the frames, so they merge by weighted averaging and sum exactly in integers.
+
 Ingest splits ``update`` in two so that the float64 state is touched once per commit, not once per batch:
 :func:`add_slots` adds decoded frames to exact integer :class:`Sums` (uint32 for 8-bit frames) as they come,
 and :func:`with_sums` merges them into the committed state one chunk's region at a time, as the commit
@@ -33,24 +40,51 @@ F64 = NDArray[np.float64]
 
 
 @dataclass
+class Pairs:
+    """Means over the frames of each sample's difference with its partner ``d`` samples to the right (``x``)
+    and ``d`` rows below (``y``), in the same channel (in the last ``d`` columns or rows the partner lies
+    ``d`` to the left or above instead): its square (``x``, ``y``) and its sign, -1, 0 or 1 (``sign_x``,
+    ``sign_y``). Float64 arrays of one frame's shape."""
+
+    d: int
+    x: F64
+    y: F64
+    sign_x: F64
+    sign_y: F64
+
+    @property
+    def arrays(self) -> tuple[F64, F64, F64, F64]:
+        return self.x, self.y, self.sign_x, self.sign_y
+
+    def copy(self) -> Pairs:
+        return Pairs(self.d, *(a.copy() for a in self.arrays))
+
+
+def _no_pairs(shape: tuple[int, ...], d: int | None) -> Pairs | None:
+    return Pairs(d, *(np.zeros(shape, np.float64) for _ in range(4))) if d else None
+
+
+@dataclass
 class State:
-    """Running statistics of ``n`` frames; ``mean`` and ``m2`` are float64 arrays of one frame's shape."""
+    """Running statistics of ``n`` frames; ``mean`` and ``m2`` are float64 arrays of one frame's shape.
+    ``pairs`` (None in stores written before them) hold the neighbour differences."""
 
     n: int
     mean: F64
     m2: F64
+    pairs: Pairs | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:
         return tuple(self.mean.shape)
 
     def copy(self) -> State:
-        return State(self.n, self.mean.copy(), self.m2.copy())
+        return State(self.n, self.mean.copy(), self.m2.copy(), self.pairs.copy() if self.pairs else None)
 
 
-def empty(shape: tuple[int, ...]) -> State:
-    """The state of no frames."""
-    return State(0, np.zeros(shape, np.float64), np.zeros(shape, np.float64))
+def empty(shape: tuple[int, ...], d: int | None = None) -> State:
+    """The state of no frames; with neighbour differences at distance ``d`` when given."""
+    return State(0, np.zeros(shape, np.float64), np.zeros(shape, np.float64), _no_pairs(shape, d))
 
 
 _TILE = 2048  # samples per work item: a tile's partial sums stay in L1/L2 cache
@@ -73,6 +107,10 @@ class Sums:
     s1: np.ndarray
     s2: np.ndarray
     limit: int
+    d: int | None = None  # partner distance of the pair sums
+    # Sums of the squared differences and of the signs of the differences with the partner to the right
+    # and below (see :class:`Pairs`): (x, y) like ``s2``, (sign_x, sign_y) int32. None without pairs.
+    pairs: tuple[np.ndarray, ...] | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -85,13 +123,14 @@ class Sums:
 
     def clear(self) -> None:
         """Forget the frames held (after they were merged into a state elsewhere)."""
-        self.s1.fill(0)
-        self.s2.fill(0)
+        for array in (self.s1, self.s2, *(self.pairs or ())):
+            array.fill(0)
         self.n = 0
 
 
-def sums_for(shape: tuple[int, ...], dtype: np.dtype | type) -> Sums:
-    """Empty sums for frames of ``shape`` and unsigned integer ``dtype`` (8 or 16 bit).
+def sums_for(shape: tuple[int, ...], dtype: np.dtype | type, d: int | None = None) -> Sums:
+    """Empty sums for frames of ``shape`` and unsigned integer ``dtype`` (8 or 16 bit); with pair sums at
+    partner distance ``d`` when given.
 
     The arrays come from ``np.zeros``: untouched pages until the first fold.
     """
@@ -99,7 +138,9 @@ def sums_for(shape: tuple[int, ...], dtype: np.dtype | type) -> Sums:
     if dtype.kind != "u" or dtype.itemsize > 2:
         raise ValueError(f"integer sums take 8- or 16-bit unsigned frames, not {dtype}")
     wide = _sum_type(dtype)
-    return Sums(0, np.zeros(shape, wide), np.zeros(shape, wide), LIMIT8 if dtype.itemsize == 1 else LIMIT16)
+    limit = LIMIT8 if dtype.itemsize == 1 else LIMIT16
+    pairs = (*(np.zeros(shape, wide) for _ in range(2)), *(np.zeros(shape, np.int32) for _ in range(2)))
+    return Sums(0, np.zeros(shape, wide), np.zeros(shape, wide), limit, d, pairs if d else None)
 
 
 def _sum_type(frames: np.dtype) -> type[np.unsignedinteger]:
@@ -170,6 +211,57 @@ def _add16(ring, slots, s1, s2, lo, hi):  # pragma: no cover
 
 
 @numba.njit(nogil=True, boundscheck=False, cache=True)
+def _add_pairs(ring, slots, px, py, sx, sy, lo, hi, dc, dr, row):  # pragma: no cover
+    """Add to ``px``/``py`` the squared differences, and to ``sx``/``sy`` their signs, of samples ``lo:hi``
+    of the frames ``ring[slots]`` with their partners ``dc`` samples on in the row (back, in a row's last
+    ``dc`` samples) and ``dr`` samples on (back in the last rows). ``row`` is the samples per row. Per
+    tile, the frames are summed into partials that stay in cache, then added to the sums once."""
+    k = slots.shape[0]
+    size = ring.shape[1]
+    tx = np.empty(_TILE, px.dtype)
+    ty = np.empty(_TILE, py.dtype)
+    gx = np.empty(_TILE, np.int32)
+    gy = np.empty(_TILE, np.int32)
+    ahead = dc if row > dc else 0  # a row too short for a partner: the sample is its own
+    for start in range(lo, hi, _TILE):
+        stop = min(start + _TILE, hi)
+        tx[: stop - start] = 0
+        ty[: stop - start] = 0
+        gx[: stop - start] = 0
+        gy[: stop - start] = 0
+        for i in range(k):
+            frame = ring[slots[i]]
+            q = start
+            while q < stop:
+                first = (q // row) * row
+                end = min(first + row, stop)
+                split = min(max(first + row - dc, q), end)
+                vo = dr if first + dr < size else (-dr if first >= dr else 0)
+                for p in range(q, split):
+                    a = np.int64(frame[p])
+                    hx = a - np.int64(frame[p + ahead])
+                    vy = a - np.int64(frame[p + vo])
+                    tx[p - start] += hx * hx
+                    ty[p - start] += vy * vy
+                    gx[p - start] += np.int32(hx > 0) - np.int32(hx < 0)
+                    gy[p - start] += np.int32(vy > 0) - np.int32(vy < 0)
+                for p in range(split, end):  # the last dc of a row: the partner lies back
+                    a = np.int64(frame[p])
+                    hx = a - np.int64(frame[p - dc if p - first >= dc else p])
+                    vy = a - np.int64(frame[p + vo])
+                    tx[p - start] += hx * hx
+                    ty[p - start] += vy * vy
+                    gx[p - start] += np.int32(hx > 0) - np.int32(hx < 0)
+                    gy[p - start] += np.int32(vy > 0) - np.int32(vy < 0)
+                q = end
+        for q in range(stop - start):
+            px[start + q] += tx[q]
+            py[start + q] += ty[q]
+            sx[start + q] += gx[q]
+            sy[start + q] += gy[q]
+
+
+@numba.njit(nogil=True, boundscheck=False, cache=True)
 def _merge_sums(mean, m2, n_a, s1, s2, n_b):  # pragma: no cover
     """Merge the sums of ``n_b`` frames into ``mean``/``m2`` of ``n_a`` frames (3-d arrays of any strides;
     with ``n_a == 0`` their content is ignored). ``n_b * S2 - S1**2`` is exact in int64 (see
@@ -223,17 +315,39 @@ def update(state: State, frames: np.ndarray) -> State:
     k = frames.shape[0]
     if k == 0:
         return state
+    d = state.pairs.d if state.pairs is not None else None
     if frames.dtype.kind == "u" and frames.dtype.itemsize <= 2:
         frames = np.ascontiguousarray(frames)
-        sums = sums_for(state.shape, frames.dtype)
+        sums = sums_for(state.shape, frames.dtype, d)
         for start in range(0, k, sums.limit):
             add_slots(sums, frames, np.arange(start, min(k, start + sums.limit)))
             flush(state, sums)
         return state
     batch = frames.astype(np.float64)
     mean_b = batch.mean(axis=0)
-    _merge_arrays(state, State(k, mean_b, ((batch - mean_b) ** 2).sum(axis=0)))
+    pairs = None
+    if d:
+        pairs = Pairs(d, *(total / k for total in pair_sums(batch, d)))
+    _merge_arrays(state, State(k, mean_b, ((batch - mean_b) ** 2).sum(axis=0), pairs))
     return state
+
+
+def partners(size: int, d: int) -> np.ndarray:
+    """Index of each position's partner along an axis of ``size``: ``d`` on, or ``d`` back in the last ``d``
+    positions (itself when the axis is too short for either)."""
+    at = np.arange(size)
+    ahead = np.where(at + d < size, at + d, at - d)
+    return np.where(ahead >= 0, ahead, at)
+
+
+def pair_sums(frames: np.ndarray, d: int) -> tuple[F64, F64, F64, F64]:
+    """Sums over ``frames`` ``(k, row, col, ...)`` of each sample's squared difference with its partner in
+    the row and in the column, and of their signs (see :class:`Pairs`), in float64: what the integer pair
+    sums hold."""
+    batch = frames.astype(np.float64, copy=False)
+    dx = batch - batch[:, :, partners(batch.shape[2], d)]
+    dy = batch - batch[:, partners(batch.shape[1], d)]
+    return (dx * dx).sum(axis=0), (dy * dy).sum(axis=0), np.sign(dx).sum(axis=0), np.sign(dy).sum(axis=0)
 
 
 Runner = Callable[[Callable[[int, int], None], list[tuple[int, int]]], None]
@@ -272,10 +386,18 @@ def add_slots(sums: Sums, ring: np.ndarray, slots: np.ndarray, run: Runner | Non
     index = np.asarray(slots, np.int64)
     groups = [index[at : at + _GROUP8] for at in range(0, len(index), _GROUP8)]
     kernel = _add8 if ring.dtype.itemsize == 1 else _add16
+    steps = None
+    if sums.d and sums.pairs is not None:
+        row = int(np.prod(sums.shape[1:]))  # samples per row
+        channels = int(np.prod(sums.shape[2:]))
+        px, py, sx, sy = (a.reshape(-1) for a in sums.pairs)
+        steps = (sums.d * channels, sums.d * row, row)
 
     def work(lo: int, hi: int) -> None:
         for group in groups:
             kernel(flat, group, s1, s2, lo, hi)
+            if steps is not None:
+                _add_pairs(flat, group, px, py, sx, sy, lo, hi, steps[0], steps[1], steps[2])
 
     (run or _run_here)(work, _split(flat.shape[1], pieces))
     sums.n += len(slots)
@@ -288,10 +410,17 @@ def with_sums(base: State | None, sums: Sums, region: tuple[slice, ...]) -> Stat
     no frames before, new arrays); ``sums`` are left as they are."""
     s1, s2 = sums.s1[region], sums.s2[region]
     if base is None:  # the merge overwrites every sample; with nothing to merge, the state of no frames
-        base = State(0, np.empty(s1.shape), np.empty(s1.shape)) if sums.n else empty(s1.shape)
+        base = empty(s1.shape, sums.d)
     if base.shape != s1.shape:
         raise ValueError(f"sums of shape {s1.shape} do not fit a state of shape {base.shape}")
     if sums.n:
+        if base.pairs is not None and sums.pairs is not None and base.pairs.d == sums.d:
+            n = base.n + sums.n
+            for mean, total in zip(base.pairs.arrays, sums.pairs, strict=True):
+                mean *= base.n / n
+                mean += total[region] / n
+        else:
+            base.pairs = None  # frames without pairs (an older store) leave the state without them
         _merge_sums(base.mean, base.m2, base.n, s1, s2, sums.n)
         base.n += sums.n
     return base
@@ -308,6 +437,15 @@ def _merge_arrays(a: State, b: State) -> None:
     """Merge ``b`` into ``a`` in place (``a.n`` updated too)."""
     if b.n == 0:
         return
+    if a.pairs is not None and b.pairs is not None and a.pairs.d == b.pairs.d:
+        w = b.n / (a.n + b.n)
+        for mine, theirs in zip(a.pairs.arrays, b.pairs.arrays, strict=True):
+            mine *= 1.0 - w
+            mine += theirs * w
+    elif a.n == 0 and b.pairs is not None:
+        a.pairs = b.pairs.copy()
+    else:
+        a.pairs = None
     if a.n == 0:
         a.mean[...] = b.mean
         a.m2[...] = b.m2
@@ -337,6 +475,16 @@ def remove_from(a: State, b: State) -> State:
     kept = a.n - b.n
     if kept < 0:
         raise ValueError(f"cannot take {b.n} frames out of a state of {a.n}")
+    if a.pairs is not None and (b.pairs is None or b.pairs.d != a.pairs.d) and b.n:
+        a.pairs = None  # what the removed frames added is unknown
+    elif a.pairs is not None and b.pairs is not None and b.n:
+        for i, (mine, theirs) in enumerate(zip(a.pairs.arrays, b.pairs.arrays, strict=True)):
+            if kept:
+                mine *= a.n / kept
+                mine -= theirs * (b.n / kept)
+                np.clip(mine, 0.0 if i < 2 else -1.0, None if i < 2 else 1.0, out=mine)
+            else:
+                mine.fill(0.0)
     if kept == 0:
         a.mean.fill(0.0)
         a.m2.fill(0.0)

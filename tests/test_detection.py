@@ -107,7 +107,9 @@ def test_per_photo_evidence_drops_only_scene_light_and_keeps_a_smeared_partial(
         )
     kept = {(r["row"], r["col"]) for r in rows}
     dropped = [c for c in by_means if (c.row, c.col) not in kept]
-    assert dropped  # the means alone list stars and glints that fell on a pixel in a few photos ...
+    # The means and their pair statistics list few stars and glints that fell on a pixel in a few photos,
+    # (they are not apart from their neighbours photo after photo) ...
+    assert len(evaluate(planted[camera], [c.as_dict() for c in by_means], "rgb").false) <= 4
     ev = evaluate(planted[camera], [c.as_dict() for c in dropped], "rgb")
     assert not ev.matched  # ... and the per-photo evidence drops none of the planted defects
     partial = next(p.defect for p in planted[camera] if p.defect.kind == "partial" and p.grade == "strong")

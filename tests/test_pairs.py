@@ -1,0 +1,85 @@
+"""Neighbour pair statistics (``stats.Pairs``) and the sign test built on them (issue 13)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hpstore import stats
+from hpstore.analysis import consistency, rank
+from hpstore.ingest import ingest
+from hpstore.kinds import Levels
+from hpstore.query import query
+from hpstore.simulator import CameraSpec, write_archive
+from hpstore.statestore import StateStore
+
+from .conftest import make_settings
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float64])
+@pytest.mark.parametrize(("shape", "d"), [((9, 13, 3), 2), ((12, 12, 1), 6), ((3, 3, 1), 2), ((40, 33, 1), 2)])
+def test_pairs_sum_exactly_merge_and_come_out_again(dtype: type, shape: tuple[int, ...], d: int) -> None:
+    rng = np.random.default_rng(7)
+    frames = rng.integers(0, 250 if dtype == np.uint8 else 60000, (11, *shape)).astype(dtype)
+    whole = stats.update(stats.empty(shape, d), frames)
+    assert whole.pairs is not None
+    for got, total in zip(whole.pairs.arrays, stats.pair_sums(frames, d), strict=True):
+        np.testing.assert_allclose(got, total / 11, rtol=1e-12)
+    first, rest = stats.update(stats.empty(shape, d), frames[:4]), stats.update(stats.empty(shape, d), frames[4:])
+    merged = stats.merge(first, rest)
+    back = stats.remove_from(merged.copy(), rest)
+    assert merged.pairs is not None and back.pairs is not None and first.pairs is not None
+    for got, want in zip(merged.pairs.arrays, whole.pairs.arrays, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
+    for got, want in zip(back.pairs.arrays, first.pairs.arrays, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+def test_pair_sums_cut_into_pieces_equal_one_pass() -> None:
+    rng = np.random.default_rng(3)
+    ring = rng.integers(0, 256, (5, 70, 90, 3)).astype(np.uint8)
+    one, cut = stats.sums_for((70, 90, 3), np.uint8, 2), stats.sums_for((70, 90, 3), np.uint8, 2)
+    stats.add_slots(one, ring, np.arange(5))
+    stats.add_slots(cut, ring, np.arange(5), pieces=7)
+    assert one.pairs is not None and cut.pairs is not None
+    for a, b in zip(one.pairs, cut.pairs, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_generation_keeps_its_pairs_and_an_old_one_reads_without(tmp_path: Path) -> None:
+    frames = np.random.default_rng(1).integers(0, 4000, (6, 20, 30, 1)).astype(np.uint16)
+    store = StateStore(tmp_path / "state.zarr")
+    store.write(1, 1, stats.update(stats.empty((20, 30, 1), 2), frames))
+    store.write(2, 1, stats.update(stats.empty((20, 30, 1)), frames))  # as stores before pairs were
+    back, old = store.read(1, 1, 6), store.read(2, 1, 6)
+    assert back.pairs is not None and back.pairs.d == 2 and store.pair_d(1, 1) == 2
+    np.testing.assert_array_equal(back.pairs.sign_x, stats.pair_sums(frames, 2)[2] / 6)
+    assert old.pairs is None and store.pair_d(2, 1) is None
+
+
+def test_the_sign_test_tells_a_steady_offset_from_a_scene_of_one_photo() -> None:
+    rng = np.random.default_rng(5)
+    frames = rng.normal(1000, 30, (40, 24, 24, 1))
+    frames[:, 6, 6] += 60  # two sigma above its neighbours, in every photo
+    frames[3, 16, 16] += 5000  # a glint in one photo
+    frames[:, 10, 16] = 1000  # steadier than its neighbours, at their level
+    state = stats.update(stats.empty((24, 24, 1), 2), frames)
+    assert state.pairs is not None
+    t = consistency(state.pairs, state.n)[..., 0]
+    assert t[6, 6] > 4  # nearly every photo: about sqrt(40)
+    assert abs(t[16, 16]) < 3 and abs(t[10, 16]) < 3
+    found = {(c.row, c.col) for c in rank(state, source="raw", pattern=None, levels=Levels(0, 4095), top=10)}
+    assert (6, 6) in found and (16, 16) not in found and (10, 16) not in found
+
+
+@pytest.mark.parametrize("shots", [12, 60])
+def test_a_camera_without_defects_gets_an_almost_empty_list(tmp_path: Path, shots: int) -> None:
+    camera = CameraSpec(model="H1", serial=f"HEALTHY{shots}", height=160, width=240)
+    write_archive(tmp_path / "photos", camera, [], shots, seed=shots, stars=True, bursts=[(2, 4)])
+    settings = make_settings(tmp_path / "store")
+    ingest([str(tmp_path / "photos")], settings)
+    for source in ("raw", "rgb"):
+        rows = query(settings, source=source, top=5000)
+        assert len(rows) <= 3, (source, rows[:5])
