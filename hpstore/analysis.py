@@ -50,7 +50,6 @@ WHITE_RATIO = 0.9
 LONG_SHARE = 0.15  # in the long exposures' mean (little noise), a lit neighbour holds this share
 MIN_LONG = 3  # long exposures needed before their own z-score counts
 CONSISTENT = 3.0  # sign-test score from which a difference counts as shown by the photos, not by a few
-_BLOCK = 256  # rows per pass of the pair statistics: bounds their temporaries on large sensors
 
 
 @dataclass(frozen=True)
@@ -214,36 +213,46 @@ class Evidence:
 
 
 def consistency(pairs: Pairs, n: int) -> np.ndarray:
-    """How consistently every sample lies above (or below) each of its four partners (``pairs.d`` away in
-    its row and column) from photo to photo: a sign test, float32 ``(row, col, channel)``.
+    """How consistently every sample lies above (or below) its four partners (``pairs.d`` away in its row
+    and column) from photo to photo: a sign test, float32 ``(row, col, channel)``.
 
     For a partner u, ``sqrt(n) x mean sign(v - u)`` is about normal with deviation 1 when v and u differ by
     noise and scene alone, whatever the scenes' contrast: each photo counts once, an edge no more than a
     flat wall. A defect lies on its side in nearly every photo that can show it (``sqrt(n)`` for all of
     them), a scene's texture or highlight only in the photos that show it (about ``sqrt(k)`` for k of
-    them), a pixel merely steadier than its neighbours in half of them. The score is the weakest of the
-    four when all four share a sign, else 0.
+    them), a pixel merely steadier than its neighbours in half of them. The score is the second weakest of
+    the four when three share a sign (one partner may share a JPEG defect's smear), else 0.
     """
-    d = pairs.d
-    h, w = pairs.x.shape[:2]
-    cols, rows = np.arange(w), np.arange(h)
-    left_at = np.where(cols >= d, cols - d, cols)  # where the pair (left partner, sample) is kept
-    up_at = np.where(rows >= d, rows - d, rows)
-    left_sign = np.where((cols >= d)[:, None], -1.0, 1.0)  # that pair's sign is the partner's side
-    up_sign = np.where((rows >= d)[:, None, None], -1.0, 1.0)
-    out = np.empty(pairs.x.shape, np.float32)
-    root = np.sqrt(max(n, 1))
-    for r0 in range(0, h, _BLOCK):
-        r = rows[r0 : r0 + _BLOCK]
-        sides = (
-            pairs.sign_x[r],
-            pairs.sign_x[r][:, left_at] * left_sign,
-            pairs.sign_y[r],
-            pairs.sign_y[up_at[r]] * up_sign[r],
-        )
-        ordered = np.sort(np.stack(sides), axis=0)
-        lo, hi = ordered[1], ordered[2]  # three of the four sides (one may share a JPEG defect's smear)
-        out[r] = root * np.where(lo > 0, lo, np.where(hi < 0, hi, 0.0))
+    return _signs(pairs.x, pairs.y, pairs.d, 1.0 / np.sqrt(max(n, 1)))
+
+
+@numba.njit(parallel=True, cache=True)
+def _signs(sx: np.ndarray, sy: np.ndarray, d: int, scale: float) -> np.ndarray:  # pragma: no cover
+    h, w, channels = sx.shape
+    out = np.empty(sx.shape, np.float32)
+    for row in numba.prange(h):
+        y = np.int64(row)
+        up = y - d if y >= d else y  # the pair (partner above, sample) is kept at the partner
+        flip_up = np.int32(-1) if y >= d else np.int32(1)
+        for x in range(w):
+            left = x - d if x >= d else x
+            flip_left = np.int32(-1) if x >= d else np.int32(1)
+            for c in range(channels):
+                a = sx[y, x, c]
+                b = flip_left * sx[y, left, c]
+                e = sy[y, x, c]
+                f = flip_up * sy[up, x, c]
+                # the middle two of four: sort the pairs, then the second lowest and the second highest
+                lo1, hi1 = min(a, b), max(a, b)
+                lo2, hi2 = min(e, f), max(e, f)
+                second_low = min(max(lo1, lo2), min(hi1, hi2))
+                second_high = max(max(lo1, lo2), min(hi1, hi2))
+                if second_low > 0:
+                    out[y, x, c] = scale * second_low
+                elif second_high < 0:
+                    out[y, x, c] = scale * second_high
+                else:
+                    out[y, x, c] = 0.0
     return out
 
 

@@ -171,17 +171,22 @@ def timeline(
     present: dict[str, Counter[str]] = {label: Counter() for label in labels}
     new: dict[str, Counter[str]] = {label: Counter() for label in labels}
     undated: Counter[str] = Counter()
+    # One definition of a defect: an entry of the ranking. A defect does not heal (a hot pixel merely
+    # hides in daylight photos), so it is present from its first sighting to the last period; one never
+    # seen alone in a photo (a line, a faint defect) in every period. The last period then counts every
+    # entry, as the summary does.
     for d in defects:
         if d["first_seen"] is None:
             undated[d["kind"]] += 1  # lines, and defects too faint to stand out in single photos
+            for label in labels:
+                present[label][d["kind"]] += 1
             continue
         seen = dt.datetime.fromisoformat(d["first_seen"])
-        gone = dt.datetime.fromisoformat(d["last_seen"])
         new[periods.label(seen, period)][d["kind"]] += 1
         for label in labels:
             span = periods.span(label)
             assert span is not None
-            if seen < span[1] and gone >= span[0]:
+            if seen < span[1]:
                 present[label][d["kind"]] += 1
     group = max(groups, key=lambda g: g.height * g.width)
     megapixels = group.height * group.width / 1e6

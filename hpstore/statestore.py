@@ -4,10 +4,8 @@ Layout under ``<store>/state.zarr``::
 
     g<group id>/v<generation>/mean     float64 (row, col, channel)
     g<group id>/v<generation>/m2       float64 (row, col, channel)
-    g<group id>/v<generation>/pair_x   float64 (row, col, channel)  neighbour differences (``stats.Pairs``),
-    g<group id>/v<generation>/pair_y   float64 (row, col, channel)  with their distance in attribute pair_d
-    g<group id>/v<generation>/sign_x   float64 (row, col, channel)
-    g<group id>/v<generation>/sign_y   float64 (row, col, channel)
+    g<group id>/v<generation>/sign_x   int32   (row, col, channel)  sign sums against the neighbours
+    g<group id>/v<generation>/sign_y   int32   (row, col, channel)  (``stats.Pairs``), distance in attr pair_d
 
 Generations written before pairs existed have mean and m2 only; their states read with ``pairs`` None.
 
@@ -37,7 +35,7 @@ from .stats import Pairs, State
 
 def arrays_of(state: State, region: Region | tuple[slice, ...]) -> tuple[np.ndarray, ...]:
     """The arrays a generation stores of ``state``, over ``region``: mean, m2 and the pairs if any."""
-    pairs = tuple(a[region] for a in state.pairs.arrays) if state.pairs is not None else ()
+    pairs = (state.pairs.x[region], state.pairs.y[region]) if state.pairs is not None else ()
     return (state.mean[region], state.m2[region], *pairs)
 
 
@@ -46,7 +44,8 @@ CHUNK = 512  # rows and cols per chunk; 512 x 512 x 3 float64 = 6 MiB uncompress
 # on 24 MP JPEG and RAW states: 10 % faster writes, 2-14 % smaller). Older generations keep their codec.
 _COMPRESSOR = BloscCodec(cname="lz4", clevel=1, shuffle="bitshuffle")
 FIELDS = ("mean", "m2")
-PAIR_FIELDS = ("pair_x", "pair_y", "sign_x", "sign_y")
+PAIR_FIELDS = ("sign_x", "sign_y")
+_DTYPES = {"mean": "float64", "m2": "float64", "sign_x": "int32", "sign_y": "int32"}
 _WRITERS = 4  # threads compressing and writing chunks
 _ALL = slice(None)
 
@@ -100,7 +99,7 @@ class StateStore:
                 node.create_array(
                     name,
                     shape=shape,
-                    dtype="float64",
+                    dtype=_DTYPES[name],
                     chunks=_chunks(shape),
                     compressors=_COMPRESSOR,
                     overwrite=True,

@@ -14,17 +14,11 @@ operations combine everything hpstore does:
 ``finalize(state)``
     mean and population variance (``M2 / n``), as ``numpy.var`` computes them.
 
-A state may also hold :class:`Pairs`: per sample, the mean over the frames of its squared difference with
-its same-colour partner ``d`` samples to the right and ``d`` rows below, and the mean sign of that
-difference. With the means they give, for every pair of neighbours, how their difference varies from
-photo to photo (``Var(v - u) = D - (mean_v - mean_u)^2``) and in how many photos one lies above the other.
-A defect differs from each neighbour in nearly every photo; a scene only in some (``hpstore.analysis``).
-Pairs are plain means over the frames, so they merge by weighted averaging and sum exactly in integers.
-
-Ingest splits ``update`` in two so that the float64 state is touched once per commit, not once per batch:
-:func:`add_slots` adds decoded frames to exact integer :class:`Sums` (uint32 for 8-bit frames) as they come,
-and :func:`with_sums` merges them into the committed state one chunk's region at a time, as the commit
-writes it (:func:`flush` does the same over the whole frame).
+A state may also hold :class:`Pairs`: per sample, the sum over the frames of the sign (-1, 0 or 1) of its
+difference with its same-colour partner ``d`` samples to the right and ``d`` rows below: in how many photos
+it lies above its neighbour rather than below. A defect lies on its side in nearly every photo; a scene's
+texture only in some (``hpstore.analysis.consistency``). Sign sums are exact integers: they merge by
+addition and come out again by subtraction.
 """
 
 from __future__ import annotations
@@ -41,27 +35,20 @@ F64 = NDArray[np.float64]
 
 @dataclass
 class Pairs:
-    """Means over the frames of each sample's difference with its partner ``d`` samples to the right (``x``)
-    and ``d`` rows below (``y``), in the same channel (in the last ``d`` columns or rows the partner lies
-    ``d`` to the left or above instead): its square (``x``, ``y``) and its sign, -1, 0 or 1 (``sign_x``,
-    ``sign_y``). Float64 arrays of one frame's shape."""
+    """Sums over the frames of the sign of each sample's difference with its partner ``d`` samples to the
+    right (``x``) and ``d`` rows below (``y``), in the same channel; in the last ``d`` columns (rows) the
+    partner lies ``d`` to the left (above) instead. int32 arrays of one frame's shape."""
 
     d: int
-    x: F64
-    y: F64
-    sign_x: F64
-    sign_y: F64
-
-    @property
-    def arrays(self) -> tuple[F64, F64, F64, F64]:
-        return self.x, self.y, self.sign_x, self.sign_y
+    x: np.ndarray
+    y: np.ndarray
 
     def copy(self) -> Pairs:
-        return Pairs(self.d, *(a.copy() for a in self.arrays))
+        return Pairs(self.d, self.x.copy(), self.y.copy())
 
 
 def _no_pairs(shape: tuple[int, ...], d: int | None) -> Pairs | None:
-    return Pairs(d, *(np.zeros(shape, np.float64) for _ in range(4))) if d else None
+    return Pairs(d, np.zeros(shape, np.int32), np.zeros(shape, np.int32)) if d else None
 
 
 @dataclass
@@ -108,9 +95,7 @@ class Sums:
     s2: np.ndarray
     limit: int
     d: int | None = None  # partner distance of the pair sums
-    # Sums of the squared differences and of the signs of the differences with the partner to the right
-    # and below (see :class:`Pairs`): (x, y) like ``s2``, (sign_x, sign_y) int32. None without pairs.
-    pairs: tuple[np.ndarray, ...] | None = None
+    pairs: Pairs | None = None  # sign sums against the partners (None: not kept)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -123,7 +108,7 @@ class Sums:
 
     def clear(self) -> None:
         """Forget the frames held (after they were merged into a state elsewhere)."""
-        for array in (self.s1, self.s2, *(self.pairs or ())):
+        for array in (self.s1, self.s2, *((self.pairs.x, self.pairs.y) if self.pairs else ())):
             array.fill(0)
         self.n = 0
 
@@ -139,8 +124,7 @@ def sums_for(shape: tuple[int, ...], dtype: np.dtype | type, d: int | None = Non
         raise ValueError(f"integer sums take 8- or 16-bit unsigned frames, not {dtype}")
     wide = _sum_type(dtype)
     limit = LIMIT8 if dtype.itemsize == 1 else LIMIT16
-    pairs = (*(np.zeros(shape, wide) for _ in range(2)), *(np.zeros(shape, np.int32) for _ in range(2)))
-    return Sums(0, np.zeros(shape, wide), np.zeros(shape, wide), limit, d, pairs if d else None)
+    return Sums(0, np.zeros(shape, wide), np.zeros(shape, wide), limit, d, _no_pairs(shape, d))
 
 
 def _sum_type(frames: np.dtype) -> type[np.unsignedinteger]:
@@ -211,22 +195,19 @@ def _add16(ring, slots, s1, s2, lo, hi):  # pragma: no cover
 
 
 @numba.njit(nogil=True, boundscheck=False, cache=True)
-def _add_pairs(ring, slots, px, py, sx, sy, lo, hi, dc, dr, row):  # pragma: no cover
-    """Add to ``px``/``py`` the squared differences, and to ``sx``/``sy`` their signs, of samples ``lo:hi``
-    of the frames ``ring[slots]`` with their partners ``dc`` samples on in the row (back, in a row's last
-    ``dc`` samples) and ``dr`` samples on (back in the last rows). ``row`` is the samples per row. Per
-    tile, the frames are summed into partials that stay in cache, then added to the sums once."""
+def _add_signs(ring, slots, sx, sy, lo, hi, dc, dr, row):  # pragma: no cover
+    """Add to ``sx``/``sy`` the signs of the differences of samples ``lo:hi`` of the frames ``ring[slots]``
+    (at most ``_GROUP8``) with their partners ``dc`` samples on in the row (back, in a row's last ``dc``
+    samples) and ``dr`` samples on (back in the last rows). ``row`` is the samples per row. Per tile the
+    frames are counted into int16 partials that stay in cache (comparisons only: LLVM vectorises them in
+    the frames' own lanes), then added to the int32 sums once."""
     k = slots.shape[0]
     size = ring.shape[1]
-    tx = np.empty(_TILE, px.dtype)
-    ty = np.empty(_TILE, py.dtype)
-    gx = np.empty(_TILE, np.int32)
-    gy = np.empty(_TILE, np.int32)
+    gx = np.empty(_TILE, np.int16)
+    gy = np.empty(_TILE, np.int16)
     ahead = dc if row > dc else 0  # a row too short for a partner: the sample is its own
     for start in range(lo, hi, _TILE):
         stop = min(start + _TILE, hi)
-        tx[: stop - start] = 0
-        ty[: stop - start] = 0
         gx[: stop - start] = 0
         gy[: stop - start] = 0
         for i in range(k):
@@ -238,25 +219,15 @@ def _add_pairs(ring, slots, px, py, sx, sy, lo, hi, dc, dr, row):  # pragma: no 
                 split = min(max(first + row - dc, q), end)
                 vo = dr if first + dr < size else (-dr if first >= dr else 0)
                 for p in range(q, split):
-                    a = np.int64(frame[p])
-                    hx = a - np.int64(frame[p + ahead])
-                    vy = a - np.int64(frame[p + vo])
-                    tx[p - start] += hx * hx
-                    ty[p - start] += vy * vy
-                    gx[p - start] += np.int32(hx > 0) - np.int32(hx < 0)
-                    gy[p - start] += np.int32(vy > 0) - np.int32(vy < 0)
+                    a, h, v = frame[p], frame[p + ahead], frame[p + vo]
+                    gx[p - start] += np.int16(a > h) - np.int16(a < h)
+                    gy[p - start] += np.int16(a > v) - np.int16(a < v)
                 for p in range(split, end):  # the last dc of a row: the partner lies back
-                    a = np.int64(frame[p])
-                    hx = a - np.int64(frame[p - dc if p - first >= dc else p])
-                    vy = a - np.int64(frame[p + vo])
-                    tx[p - start] += hx * hx
-                    ty[p - start] += vy * vy
-                    gx[p - start] += np.int32(hx > 0) - np.int32(hx < 0)
-                    gy[p - start] += np.int32(vy > 0) - np.int32(vy < 0)
+                    a, h, v = frame[p], frame[p - dc if p - first >= dc else p], frame[p + vo]
+                    gx[p - start] += np.int16(a > h) - np.int16(a < h)
+                    gy[p - start] += np.int16(a > v) - np.int16(a < v)
                 q = end
         for q in range(stop - start):
-            px[start + q] += tx[q]
-            py[start + q] += ty[q]
             sx[start + q] += gx[q]
             sy[start + q] += gy[q]
 
@@ -325,9 +296,7 @@ def update(state: State, frames: np.ndarray) -> State:
         return state
     batch = frames.astype(np.float64)
     mean_b = batch.mean(axis=0)
-    pairs = None
-    if d:
-        pairs = Pairs(d, *(total / k for total in pair_sums(batch, d)))
+    pairs = Pairs(d, *pair_signs(frames, d)) if d else None
     _merge_arrays(state, State(k, mean_b, ((batch - mean_b) ** 2).sum(axis=0), pairs))
     return state
 
@@ -340,14 +309,12 @@ def partners(size: int, d: int) -> np.ndarray:
     return np.where(ahead >= 0, ahead, at)
 
 
-def pair_sums(frames: np.ndarray, d: int) -> tuple[F64, F64, F64, F64]:
-    """Sums over ``frames`` ``(k, row, col, ...)`` of each sample's squared difference with its partner in
-    the row and in the column, and of their signs (see :class:`Pairs`), in float64: what the integer pair
-    sums hold."""
-    batch = frames.astype(np.float64, copy=False)
-    dx = batch - batch[:, :, partners(batch.shape[2], d)]
-    dy = batch - batch[:, partners(batch.shape[1], d)]
-    return (dx * dx).sum(axis=0), (dy * dy).sum(axis=0), np.sign(dx).sum(axis=0), np.sign(dy).sum(axis=0)
+def pair_signs(frames: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sums over ``frames`` ``(k, row, col, ...)`` of the sign of each sample's difference with its partner
+    in the row and in the column (see :class:`Pairs`): what the integer pair sums hold."""
+    right = np.sign(frames - frames[:, :, partners(frames.shape[2], d)].astype(np.float64))
+    below = np.sign(frames - frames[:, partners(frames.shape[1], d)].astype(np.float64))
+    return right.sum(axis=0).astype(np.int32), below.sum(axis=0).astype(np.int32)
 
 
 Runner = Callable[[Callable[[int, int], None], list[tuple[int, int]]], None]
@@ -390,14 +357,14 @@ def add_slots(sums: Sums, ring: np.ndarray, slots: np.ndarray, run: Runner | Non
     if sums.d and sums.pairs is not None:
         row = int(np.prod(sums.shape[1:]))  # samples per row
         channels = int(np.prod(sums.shape[2:]))
-        px, py, sx, sy = (a.reshape(-1) for a in sums.pairs)
+        sx, sy = sums.pairs.x.reshape(-1), sums.pairs.y.reshape(-1)
         steps = (sums.d * channels, sums.d * row, row)
 
     def work(lo: int, hi: int) -> None:
         for group in groups:
             kernel(flat, group, s1, s2, lo, hi)
             if steps is not None:
-                _add_pairs(flat, group, px, py, sx, sy, lo, hi, steps[0], steps[1], steps[2])
+                _add_signs(flat, group, sx, sy, lo, hi, steps[0], steps[1], steps[2])
 
     (run or _run_here)(work, _split(flat.shape[1], pieces))
     sums.n += len(slots)
@@ -415,10 +382,8 @@ def with_sums(base: State | None, sums: Sums, region: tuple[slice, ...]) -> Stat
         raise ValueError(f"sums of shape {s1.shape} do not fit a state of shape {base.shape}")
     if sums.n:
         if base.pairs is not None and sums.pairs is not None and base.pairs.d == sums.d:
-            n = base.n + sums.n
-            for mean, total in zip(base.pairs.arrays, sums.pairs, strict=True):
-                mean *= base.n / n
-                mean += total[region] / n
+            base.pairs.x += sums.pairs.x[region]
+            base.pairs.y += sums.pairs.y[region]
         else:
             base.pairs = None  # frames without pairs (an older store) leave the state without them
         _merge_sums(base.mean, base.m2, base.n, s1, s2, sums.n)
@@ -438,10 +403,8 @@ def _merge_arrays(a: State, b: State) -> None:
     if b.n == 0:
         return
     if a.pairs is not None and b.pairs is not None and a.pairs.d == b.pairs.d:
-        w = b.n / (a.n + b.n)
-        for mine, theirs in zip(a.pairs.arrays, b.pairs.arrays, strict=True):
-            mine *= 1.0 - w
-            mine += theirs * w
+        a.pairs.x += b.pairs.x
+        a.pairs.y += b.pairs.y
     elif a.n == 0 and b.pairs is not None:
         a.pairs = b.pairs.copy()
     else:
@@ -478,13 +441,8 @@ def remove_from(a: State, b: State) -> State:
     if a.pairs is not None and (b.pairs is None or b.pairs.d != a.pairs.d) and b.n:
         a.pairs = None  # what the removed frames added is unknown
     elif a.pairs is not None and b.pairs is not None and b.n:
-        for i, (mine, theirs) in enumerate(zip(a.pairs.arrays, b.pairs.arrays, strict=True)):
-            if kept:
-                mine *= a.n / kept
-                mine -= theirs * (b.n / kept)
-                np.clip(mine, 0.0 if i < 2 else -1.0, None if i < 2 else 1.0, out=mine)
-            else:
-                mine.fill(0.0)
+        a.pairs.x -= b.pairs.x
+        a.pairs.y -= b.pairs.y
     if kept == 0:
         a.mean.fill(0.0)
         a.m2.fill(0.0)

@@ -25,16 +25,15 @@ def test_pairs_sum_exactly_merge_and_come_out_again(dtype: type, shape: tuple[in
     frames = rng.integers(0, 250 if dtype == np.uint8 else 60000, (11, *shape)).astype(dtype)
     whole = stats.update(stats.empty(shape, d), frames)
     assert whole.pairs is not None
-    for got, total in zip(whole.pairs.arrays, stats.pair_sums(frames, d), strict=True):
-        np.testing.assert_allclose(got, total / 11, rtol=1e-12)
+    for got, total in zip((whole.pairs.x, whole.pairs.y), stats.pair_signs(frames, d), strict=True):
+        np.testing.assert_array_equal(got, total)
     first, rest = stats.update(stats.empty(shape, d), frames[:4]), stats.update(stats.empty(shape, d), frames[4:])
     merged = stats.merge(first, rest)
     back = stats.remove_from(merged.copy(), rest)
     assert merged.pairs is not None and back.pairs is not None and first.pairs is not None
-    for got, want in zip(merged.pairs.arrays, whole.pairs.arrays, strict=True):
-        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
-    for got, want in zip(back.pairs.arrays, first.pairs.arrays, strict=True):
-        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    for got, want in ((merged.pairs, whole.pairs), (back.pairs, first.pairs)):
+        np.testing.assert_array_equal(got.x, want.x)  # type: ignore[union-attr]
+        np.testing.assert_array_equal(got.y, want.y)  # type: ignore[union-attr]
 
 
 def test_pair_sums_cut_into_pieces_equal_one_pass() -> None:
@@ -44,8 +43,8 @@ def test_pair_sums_cut_into_pieces_equal_one_pass() -> None:
     stats.add_slots(one, ring, np.arange(5))
     stats.add_slots(cut, ring, np.arange(5), pieces=7)
     assert one.pairs is not None and cut.pairs is not None
-    for a, b in zip(one.pairs, cut.pairs, strict=True):
-        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(one.pairs.x, cut.pairs.x)
+    np.testing.assert_array_equal(one.pairs.y, cut.pairs.y)
 
 
 def test_a_generation_keeps_its_pairs_and_an_old_one_reads_without(tmp_path: Path) -> None:
@@ -55,7 +54,7 @@ def test_a_generation_keeps_its_pairs_and_an_old_one_reads_without(tmp_path: Pat
     store.write(2, 1, stats.update(stats.empty((20, 30, 1)), frames))  # as stores before pairs were
     back, old = store.read(1, 1, 6), store.read(2, 1, 6)
     assert back.pairs is not None and back.pairs.d == 2 and store.pair_d(1, 1) == 2
-    np.testing.assert_array_equal(back.pairs.sign_x, stats.pair_sums(frames, 2)[2] / 6)
+    np.testing.assert_array_equal(back.pairs.x, stats.pair_signs(frames, 2)[0])
     assert old.pairs is None and store.pair_d(2, 1) is None
 
 
@@ -83,3 +82,26 @@ def test_a_camera_without_defects_gets_an_almost_empty_list(tmp_path: Path, shot
     for source in ("raw", "rgb"):
         rows = query(settings, source=source, top=5000)
         assert len(rows) <= 3, (source, rows[:5])
+
+
+def _sign_score(frames: np.ndarray, y: int, x: int, c: int, d: int) -> float:
+    """The sign test of one sample, written out: the middle two of its four partners' scores."""
+    h, w = frames.shape[1:3]
+    scores = []
+    for dy, dx in ((0, d), (0, -d), (d, 0), (-d, 0)):
+        yy, xx = (y + dy, x + dx) if 0 <= y + dy < h and 0 <= x + dx < w else (y - dy, x - dx)
+        diff = frames[:, y, x, c].astype(int) - frames[:, yy, xx, c].astype(int)
+        scores.append(float(np.sign(diff).mean()) * len(frames) ** 0.5)
+    low, high = sorted(scores)[1:3]
+    return low if low > 0 else high if high < 0 else 0.0
+
+
+def test_the_sign_test_matches_its_definition_everywhere_even_at_the_borders() -> None:
+    frames = np.random.default_rng(2).integers(0, 200, (30, 9, 11, 2)).astype(np.uint8)
+    frames[:, 4, 5, 0] = 250
+    state = stats.update(stats.empty(frames.shape[1:], 2), frames)
+    assert state.pairs is not None
+    got = consistency(state.pairs, 30)
+    want = np.array([[[_sign_score(frames, y, x, c, 2) for c in range(2)] for x in range(11)] for y in range(9)])
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert got[4, 5, 0] == pytest.approx(30**0.5)

@@ -177,6 +177,13 @@ def test_timeline_counts_defects_by_period_and_draws_a_chart(life: Life, tmp_pat
     assert sum(p["photos"] for p in result["periods"]) == SHOTS
     present = [p["present"] for p in result["periods"]]
     assert present == sorted(present) and present[-1] > present[0]  # none of these defects heals
+    # one definition of a defect: the summary, the last period and the ranking count the same entries
+    assert (
+        present[-1]
+        == result["defects"]
+        == len(query(settings, camera="LIFE0001", source=result["source"], top=500))
+    )
+    assert result["at_start"] <= present[0]
     dated_new = sum(y["new"] for y in result["years"])
     assert dated_new + result["at_start"] == sum(p["new"] for p in result["periods"])
     appeared = sum(1 for a in aging if a.defect.onset > 10 and a.grade != "weak")
