@@ -61,6 +61,11 @@ class ClassMean:
     weights: np.ndarray  # dark weight of each frame whose exposure is known
     mean: np.ndarray
     pairs: Pairs | None = None
+    gains: np.ndarray | None = None  # ISO / 100 of the same frames as ``weights``
+
+    @property
+    def gain(self) -> float:
+        return float(np.mean(self.gains)) if self.gains is not None and self.gains.size else 1.0
 
     @property
     def weight(self) -> float | None:
@@ -357,20 +362,36 @@ def _clipped_mean(rate: float, weights: np.ndarray, room: float) -> float:
 
 
 def fit_response(
-    e_short: float, e_long: float, w_short: np.ndarray, w_long: np.ndarray, headroom: float
+    e_short: float,
+    e_long: float,
+    w_short: np.ndarray,
+    w_long: np.ndarray,
+    headroom: float,
+    g_short: float = 1.0,
+    g_long: float = 1.0,
 ) -> tuple[float, float]:
-    """(rate, offset) with ``excess = offset + mean(min(rate x w, headroom))`` in both classes.
+    """(rate, offset) with ``excess = offset x gain + mean(min(rate x w, headroom))`` in both classes, for
+    mean ISO gains (ISO / 100) ``g_short``/``g_long`` and dark weights ``w`` (gain x exposure time).
 
-    Dark current clips at the white level in the longest exposures; a plain line through the two class
-    means would underrate a hot pixel by a factor of three. Solved by bisection on the rate, alternating
-    with the offset (the short class barely clips)."""
-    rate = (e_long - e_short) / (float(np.mean(w_long)) - float(np.mean(w_short)))
-    offset = e_short - rate * float(np.mean(w_short))
+    The sensor's model (Leung, Chapman, Koren and Dudas): a pixel reads gain x (photo signal x t + dark
+    current x t + b), so a partially stuck pixel's offset b grows with ISO whatever the exposure time, and a
+    hot pixel's dark current with ISO x time. Fitting both against their own regressor tells them apart
+    even where long exposures are also high-ISO ones. When the two classes differ in gain alone (no
+    exposure time to tell them apart) the offset is taken as fixed. Dark current clips at the white level
+    in the longest exposures; a plain solution would underrate a hot pixel by a factor of three. Solved by
+    bisection on the rate, alternating with the offset (the short class barely clips)."""
+    m_short, m_long = float(np.mean(w_short)), float(np.mean(w_long))
+    det = g_short * m_long - g_long * m_short
+    if det <= 0.05 * g_short * m_long:
+        g_short = g_long = 1.0  # the classes differ in gain, not in time: gain and offset cannot be told apart
+        det = m_long - m_short
+    rate = (g_short * e_long - g_long * e_short) / det
+    offset = (e_short * m_long - e_long * m_short) / det
     if rate <= 0:
         return rate, offset
     for _ in range(6):
-        room = max(headroom - max(offset, 0.0), 1e-9)
-        target = min(e_long - offset, 0.999 * room)
+        room = max(headroom - max(offset * g_long, 0.0), 1e-9)
+        target = min(e_long - offset * g_long, 0.999 * room)
         if target <= 0:
             return 0.0, offset
         lo, hi = 0.0, max(rate, 1e-9)
@@ -380,14 +401,15 @@ def fit_response(
             mid = 0.5 * (lo + hi)
             lo, hi = (mid, hi) if _clipped_mean(mid, w_long, room) < target else (lo, mid)
         rate = hi
-        offset = e_short - _clipped_mean(rate, w_short, headroom)
+        offset = (e_short - _clipped_mean(rate, w_short, headroom)) / g_short
     return rate, offset
 
 
 def response(
     classes: Sequence[ClassMean], r: int, col: int, c: int, *, source: str, pattern: str | None, levels: Levels
 ) -> Response | None:
-    """Fit ``excess = offset + rate x dark weight`` through the short and the long class at one sample.
+    """Fit ``excess = offset x gain + rate x dark weight`` through the short and the long class at one
+    sample (:func:`fit_response`).
 
     Developed images are linearised first (gamma 2.2, as sRGB nearly is), so that dark current adds up."""
     by_name = {k.name: k for k in classes}
@@ -404,8 +426,9 @@ def response(
 
     e_short, _ = _excess(short.mean[..., c], r, col, d, linear)
     e_long, level = _excess(long.mean[..., c], r, col, d, linear)
-    rate, offset = fit_response(e_short, e_long, short.weights, long.weights, white - level)
-    return Response(rate, offset, long.weight, long.n)
+    gains = (short.gain, long.gain)
+    rate, offset = fit_response(e_short, e_long, short.weights, long.weights, white - level, *gains)
+    return Response(rate, offset, long.weight, long.n, long.gain)
 
 
 def class_facts(
@@ -489,6 +512,10 @@ def _candidate(
     value = float(ev.score[r, col, c]) if score is None else score
     n_long = next((k.n for k in classes if k.name == LONG), None)
     mean, std, z_mean, z_std, nb_mean, nb_std = values
+    signs = [] if ev.t is None else [float(ev.t[r, col, c])]
+    long = _long_class(classes)
+    if long is not None and long.pairs is not None:
+        signs.append(sign_at(long.pairs, long.n, r, col, c))
     return Candidate(
         r,
         col,
@@ -507,7 +534,24 @@ def _candidate(
         n_long=n_long,
         dark_rate=None if fit is None else fit.rate,
         offset=None if fit is None else fit.offset,
+        consistency=max(signs, key=abs) if signs else None,
     )
+
+
+def sign_at(pairs: Pairs, n: int, r: int, col: int, c: int) -> float:
+    """:func:`consistency` at one sample."""
+    d = pairs.d
+    left, up = (col - d, -1) if col >= d else (col, 1), (r - d, -1) if r >= d else (r, 1)
+    sides = sorted(
+        (
+            float(pairs.x[r, col, c]),
+            left[1] * float(pairs.x[r, left[0], c]),
+            float(pairs.y[r, col, c]),
+            up[1] * float(pairs.y[up[0], col, c]),
+        )
+    )
+    low, high = sides[1], sides[2]
+    return (low if low > 0 else high if high < 0 else 0.0) / max(n, 1) ** 0.5
 
 
 def rank(

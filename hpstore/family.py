@@ -181,10 +181,10 @@ def family_state(
                 merge_into(merged, part)
         if merged is None:
             continue
-        weights = [
-            w for g in groups for p in by_group[g.id] if (w := dark_weight(p.exposure_time, p.iso)) is not None
-        ]
-        classes.append(ClassMean(name, merged.n, np.asarray(weights, float), merged.mean, merged.pairs))
+        timed = [p for g in groups for p in by_group[g.id] if dark_weight(p.exposure_time, p.iso) is not None]
+        weights = np.asarray([dark_weight(p.exposure_time, p.iso) for p in timed], float)
+        gains = np.asarray([(p.iso or 100.0) / 100.0 for p in timed], float)
+        classes.append(ClassMean(name, merged.n, weights, merged.mean, merged.pairs, gains))
         parts.append(merged)
     if not parts:
         return None

@@ -2,12 +2,14 @@
 
 A pixel's class comes from how its mean and spread across photos compare with its same-colour
 neighbourhood, and, when the store keeps short and long exposures apart (``hpstore.exposure``), from how
-its excess over the neighbours grows with the frames' dark weight (exposure time x ISO / 100):
+its excess over the neighbours grows with the frames' gain (ISO / 100) and dark weight (exposure time x
+ISO / 100), as the sensor's model says (pixel = gain x (photo signal x t + dark current x t + b)):
 
-    excess = offset + rate x dark weight
+    excess = offset x gain + rate x dark weight
 
 fitted through the short and the long exposure class. Dark current (a hot or warm pixel) is all ``rate``:
-it vanishes in daylight and grows in long exposures. A partially stuck pixel is all ``offset``.
+it vanishes in daylight and grows in long exposures. A partially stuck pixel is all ``offset``: it grows
+with ISO whatever the exposure time.
 """
 
 from __future__ import annotations
@@ -40,19 +42,21 @@ class Levels:
 
 @dataclass(frozen=True)
 class Response:
-    """How a pixel's excess over its neighbours depends on the dark weight, fitted through two exposure
-    classes: ``rate`` per second at ISO 100 and ``offset``, in linear units of the stored values."""
+    """How a pixel's excess over its neighbours depends on gain and dark weight, fitted through two exposure
+    classes: ``rate`` per second at ISO 100 (dark current R_dark) and ``offset`` at ISO 100 (a partially
+    stuck pixel's b), in linear units of the stored values."""
 
     rate: float
     offset: float
     long_weight: float  # mean dark weight of the long class
     n_long: int
+    long_gain: float = 1.0  # mean ISO / 100 of the long class
 
     @property
     def dark_share(self) -> float:
         """Share of the excess in long exposures that dark current explains (1: all of it)."""
         dark = self.rate * self.long_weight
-        total = abs(dark) + abs(self.offset)
+        total = abs(dark) + abs(self.offset * self.long_gain)
         return dark / total if total > 0 else 0.0
 
 
@@ -81,6 +85,9 @@ class Candidate:
     # Its photos do not set it apart consistently (a defect that appeared late, or shows in few photos):
     # kept only because photos of many scenes show it standing out (per-photo evidence).
     unconfirmed: bool = False
+    # The sign test (``analysis.consistency``): how consistently, photo after photo, it lies on its side of
+    # its neighbours; about sqrt(photos) for a defect every photo shows. None for stores without pairs.
+    consistency: float | None = None
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -163,7 +170,7 @@ def reason(c: Candidate) -> str:
     if c.z_long is not None:
         facts += f"; z {c.z_long:+.1f} in {c.n_long} long exposures"
     if c.dark_rate is not None and c.offset is not None:
-        facts += f"; excess = {c.offset:.3g} + {c.dark_rate:.3g}/s at ISO 100"
+        facts += f"; excess = ({c.offset:.3g} + {c.dark_rate:.3g} x seconds) x ISO/100"
     if c.score < MIN_SCORE:
         return f"{facts}: within what its neighbourhood shows (score {c.score:.1f} < {MIN_SCORE:g})"
     meaning = _MEANING[c.kind]

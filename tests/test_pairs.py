@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hpstore import stats
-from hpstore.analysis import consistency, rank
+from hpstore.analysis import consistency, fit_response, rank
 from hpstore.ingest import ingest
 from hpstore.kinds import Levels
 from hpstore.query import query
@@ -105,3 +105,26 @@ def test_the_sign_test_matches_its_definition_everywhere_even_at_the_borders() -
     want = np.array([[[_sign_score(frames, y, x, c, 2) for c in range(2)] for x in range(11)] for y in range(9)])
     np.testing.assert_allclose(got, want, atol=1e-5)
     assert got[4, 5, 0] == pytest.approx(30**0.5)
+
+
+def _classes(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Dark weights and gains of a short and a long class whose long exposures are also high-ISO ones."""
+    t_short, t_long = rng.uniform(1 / 1000, 1 / 30, 60), rng.uniform(1, 30, 40)
+    g_short, g_long = rng.choice([1.0, 2.0], 60), rng.choice([8.0, 16.0, 32.0], 40)
+    return t_short * g_short, t_long * g_long, g_short, g_long
+
+
+def test_an_iso_scaled_offset_is_an_offset_and_dark_current_a_rate() -> None:
+    w_short, w_long, g_short, g_long = _classes(np.random.default_rng(4))
+    b, rate = 40.0, 3.0  # DN at ISO 100; DN per second at ISO 100
+    partial = fit_response(
+        b * g_short.mean(), b * g_long.mean(), w_short, w_long, 1e9, g_short.mean(), g_long.mean()
+    )
+    assert partial == pytest.approx((0.0, b), abs=1e-6)
+    hot = fit_response(
+        rate * w_short.mean(), rate * w_long.mean(), w_short, w_long, 1e9, g_short.mean(), g_long.mean()
+    )
+    assert hot == pytest.approx((rate, 0.0), abs=1e-6)
+    # a fixed offset in DN, whatever the gain, is no dark current either: it falls as the gain rises
+    fixed_rate, _ = fit_response(b, b, w_short, w_long, 1e9, g_short.mean(), g_long.mean())
+    assert fixed_rate <= 0
