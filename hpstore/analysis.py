@@ -516,6 +516,7 @@ def _candidate(
     long = _long_class(classes)
     if long is not None and long.pairs is not None:
         signs.append(sign_at(long.pairs, long.n, r, col, c))
+    sign = max(signs, key=abs) if signs else None
     return Candidate(
         r,
         col,
@@ -529,12 +530,12 @@ def _candidate(
         z_std,
         nb_mean,
         nb_std,
-        confidence=confidence(kind, value, n, n_long),
+        confidence=confidence(kind, value, n, n_long, sign),
         z_long=None if z_long is None else float(z_long[r, col, c]),
         n_long=n_long,
         dark_rate=None if fit is None else fit.rate,
         offset=None if fit is None else fit.offset,
-        consistency=max(signs, key=abs) if signs else None,
+        consistency=sign,
     )
 
 
@@ -665,7 +666,8 @@ def rank(
             score=value, z_long=z_long, classes=classes,
         )  # fmt: skip
         if extended or unconfirmed:
-            cand = replace(cand, extended=extended, unconfirmed=unconfirmed)
+            sure = confidence(cand.kind, cand.score, cand.n, cand.n_long, cand.consistency, unconfirmed)
+            cand = replace(cand, extended=extended, unconfirmed=unconfirmed, confidence=sure)
         taken.append((r, col, cand.score, c))
         if kinds is None or cand.kind in kinds:
             picked.append(cand)
@@ -711,7 +713,7 @@ def _line_candidate(ev: Evidence, line: Line, n: int, *, source: str, pattern: s
         0.0,
         mean - line.offset,
         std,
-        confidence=confidence(kind, line.score, n, None),
+        confidence=confidence(kind, line.score, n, None, None if ev.t is None else CONSISTENT),
     )
 
 
