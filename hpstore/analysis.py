@@ -262,12 +262,15 @@ def _signs(sx: np.ndarray, sy: np.ndarray, d: int, scale: float) -> np.ndarray: 
 
 
 def _agreeing(z: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Evidence that both the neighbourhood (``z``) and the photos one by one (``t``) give: ``|z|`` where
-    the photos agree in sign and consistently enough (``|t| >= CONSISTENT``), else the smaller of the two
-    (0 when the signs differ)."""
+    """Evidence that both the neighbourhood (``z``) and the photos one by one (``t``) give: where the photos
+    agree in sign and consistently enough (``|t| >= CONSISTENT``), ``|z|`` or, when larger, the two tests
+    combined, ``(|z| + |t|) / sqrt(2)``; else the smaller of the two (0 when the signs differ)."""
     agree = np.sign(z) == np.sign(t)
-    weak = np.minimum(np.abs(z), np.abs(t))
-    return np.where(agree, np.where(np.abs(t) >= CONSISTENT, np.abs(z), weak), np.float32(0))
+    size, sign = np.abs(z), np.abs(t)
+    weak = np.minimum(size, sign)
+    # Two tests that agree add up (Stouffer): a weak offset shown by nearly every photo counts
+    both = np.maximum(size, (size + sign) * np.float32(0.5**0.5))
+    return np.where(agree, np.where(sign >= CONSISTENT, both, weak), np.float32(0))
 
 
 def scale_floor(source: str, levels: Levels) -> float:
