@@ -4,8 +4,9 @@ Layout under ``<store>/state.zarr``::
 
     g<group id>/v<generation>/mean     float64 (row, col, channel)
     g<group id>/v<generation>/m2       float64 (row, col, channel)
-    g<group id>/v<generation>/sign_x   int32   (row, col, channel)  sign sums against the neighbours
-    g<group id>/v<generation>/sign_y   int32   (row, col, channel)  (``stats.Pairs``), distance in attr pair_d
+    g<group id>/v<generation>/sign_x   int16 or int32 (row, col, channel)  sign sums against the neighbours
+    g<group id>/v<generation>/sign_y   int16 or int32 (row, col, channel)  (``stats.Pairs``), distance in attr
+                                                                            pair_d; int16 up to 32,767 frames
 
 Generations written before pairs existed have mean and m2 only; their states read with ``pairs`` None.
 
@@ -46,6 +47,13 @@ _COMPRESSOR = BloscCodec(cname="lz4", clevel=1, shuffle="bitshuffle")
 FIELDS = ("mean", "m2")
 PAIR_FIELDS = ("sign_x", "sign_y")
 _DTYPES = {"mean": "float64", "m2": "float64", "sign_x": "int32", "sign_y": "int32"}
+_SHORT = 32_767  # a generation of at most this many frames stores its sign sums as int16: half the bytes
+
+
+def _dtype(name: str, n: int) -> str:
+    return "int16" if name in PAIR_FIELDS and n <= _SHORT else _DTYPES[name]
+
+
 _WRITERS = 4  # threads compressing and writing chunks
 _ALL = slice(None)
 
@@ -99,7 +107,7 @@ class StateStore:
                 node.create_array(
                     name,
                     shape=shape,
-                    dtype=_DTYPES[name],
+                    dtype=_dtype(name, n),
                     chunks=_chunks(shape),
                     compressors=_COMPRESSOR,
                     overwrite=True,
@@ -133,7 +141,8 @@ class StateStore:
 
         def read(region: Region) -> State:
             try:
-                mean, m2, *pairs = (np.asarray(array[region]) for array in arrays)
+                mean, m2, *stored = (np.asarray(array[region]) for array in arrays)
+                pairs = [a.astype(np.int32) for a in stored]  # int16 on disk in smaller generations
             except (OSError, KeyError, ValueError) as err:
                 raise StateError(f"state {name} is unreadable: {err}") from err
             return State(n, mean, m2, Pairs(pair_d, *pairs) if pairs and isinstance(pair_d, int) else None)

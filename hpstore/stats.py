@@ -194,13 +194,19 @@ def _add16(ring, slots, s1, s2, lo, hi):  # pragma: no cover
                 a2[q] += v * v
 
 
+@numba.njit(nogil=True, boundscheck=False, inline="always")
+def _count_signs(g, a, b):  # pragma: no cover
+    """``g += sign(a - b)`` over equal-length slices, in int16 lanes (LLVM vectorises the comparisons)."""
+    for j in range(g.shape[0]):
+        g[j] = np.int16(g[j] + np.int16(a[j] > b[j]) - np.int16(a[j] < b[j]))
+
+
 @numba.njit(nogil=True, boundscheck=False, cache=True)
 def _add_signs(ring, slots, sx, sy, lo, hi, dc, dr, row):  # pragma: no cover
     """Add to ``sx``/``sy`` the signs of the differences of samples ``lo:hi`` of the frames ``ring[slots]``
     (at most ``_GROUP8``) with their partners ``dc`` samples on in the row (back, in a row's last ``dc``
     samples) and ``dr`` samples on (back in the last rows). ``row`` is the samples per row. Per tile the
-    frames are counted into int16 partials that stay in cache (comparisons only: LLVM vectorises them in
-    the frames' own lanes), then added to the int32 sums once."""
+    frames are counted into int16 partials that stay in cache, then added to the int32 sums once."""
     k = slots.shape[0]
     size = ring.shape[1]
     gx = np.empty(_TILE, np.int16)
@@ -218,14 +224,12 @@ def _add_signs(ring, slots, sx, sy, lo, hi, dc, dr, row):  # pragma: no cover
                 end = min(first + row, stop)
                 split = min(max(first + row - dc, q), end)
                 vo = dr if first + dr < size else (-dr if first >= dr else 0)
-                for p in range(q, split):
-                    a, h, v = frame[p], frame[p + ahead], frame[p + vo]
-                    gx[p - start] += np.int16(a > h) - np.int16(a < h)
-                    gy[p - start] += np.int16(a > v) - np.int16(a < v)
+                here = frame[q:end]
+                _count_signs(gy[q - start : end - start], here, frame[q + vo : end + vo])
+                _count_signs(gx[q - start : split - start], frame[q:split], frame[q + ahead : split + ahead])
                 for p in range(split, end):  # the last dc of a row: the partner lies back
-                    a, h, v = frame[p], frame[p - dc if p - first >= dc else p], frame[p + vo]
-                    gx[p - start] += np.int16(a > h) - np.int16(a < h)
-                    gy[p - start] += np.int16(a > v) - np.int16(a < v)
+                    a, b = frame[p], frame[p - dc if p - first >= dc else p]
+                    gx[p - start] += np.int16(a > b) - np.int16(a < b)
                 q = end
         for q in range(stop - start):
             sx[start + q] += gx[q]

@@ -128,3 +128,18 @@ def test_an_iso_scaled_offset_is_an_offset_and_dark_current_a_rate() -> None:
     # a fixed offset in DN, whatever the gain, is no dark current either: it falls as the gain rises
     fixed_rate, _ = fit_response(b, b, w_short, w_long, 1e9, g_short.mean(), g_long.mean())
     assert fixed_rate <= 0
+
+
+def test_sign_sums_of_a_large_generation_keep_their_range(tmp_path: Path) -> None:
+    """Generations of up to 32,767 frames store sign sums as int16; larger ones as int32, without overflow."""
+    shape = (8, 8, 1)
+    store = StateStore(tmp_path / "state.zarr")
+    for n in (30_000, 40_000):
+        state = stats.empty(shape, 2)
+        state.n = n
+        assert state.pairs is not None
+        state.pairs.x[...] = n - 1
+        state.pairs.y[...] = -(n - 2)
+        store.write(n, 1, state)
+        back = store.read(n, 1, n).pairs
+        assert back is not None and int(back.x.max()) == n - 1 and int(back.y.min()) == -(n - 2)
