@@ -180,15 +180,19 @@ def query(
     kind: Annotated[str | None, typer.Option(help=f"Only this class: {', '.join(KINDS)}.")] = None,
     since: Annotated[str | None, typer.Option(help=SINCE_HELP, show_default=False)] = None,
     until: Annotated[str | None, typer.Option(help=UNTIL_HELP, show_default=False)] = None,
+    min_confidence: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Only entries at least this likely to be real defects (0-1).")
+    ] = 0.0,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
 ) -> None:
     """Rank suspicious pixels, best first, one entry per defect, with its class and a confidence.
 
-    Each pixel's mean and spread across photos are compared with its same-colour neighbours (robust
-    z-scores), over all photos and over the long exposures alone, so hot pixels that grow with exposure
-    rank high and dark or static scene areas and stars do not. Classes: hot and warm (dark current,
-    fitted against exposure time x ISO), stuck, dead, partial (fixed offset), bad_column, bad_row.
-    Coordinates are (row, col) of the stored array, EXIF orientation not applied.
+    Each pixel's mean across photos is compared with its same-colour neighbours (robust z-scores), over
+    all photos and over the long exposures alone, and must lie on its side of its neighbours photo after
+    photo (a sign test, `consistency`): hot pixels that grow with exposure rank high; scenes, clipped skies
+    and stars do not. Classes: hot and warm (dark current, fitted against ISO x time), stuck, dead, partial
+    (an offset that grows with ISO), bad_column, bad_row. `confidence` is the probability that the entry is
+    a real defect. Coordinates are (row, col) of the stored array, EXIF orientation not applied.
 
     Each defect carries first_seen and last_seen: the capture times of the first and last photo in which
     it stood out. --since/--until rank as the photos captured in that window would (a window that cuts a
@@ -205,6 +209,7 @@ def query(
         kind=kind,
         since=since,
         until=until,
+        min_confidence=min_confidence,
     )
     print_rows(rows, QUERY_COLUMNS, fmt)
 

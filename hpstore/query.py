@@ -84,8 +84,10 @@ def query(
     kind: str | None = None,
     since: str | None = None,
     until: str | None = None,
+    min_confidence: float = 0.0,
 ) -> list[dict[str, Any]]:
-    """The ``top`` most suspicious pixels over the selected cameras and sources, best first.
+    """The ``top`` most suspicious pixels over the selected cameras and sources, best first; with
+    ``min_confidence``, only entries at least that likely to be real defects (``confidence``).
 
     With ``since``/``until`` the ranking is the one the photos captured in that window give (photos without
     a capture date are left out). Each point defect carries ``first_seen``/``last_seen``: the capture times
@@ -96,6 +98,8 @@ def query(
         raise BadArgument(f"--kind must be one of {', '.join(KINDS)}, not {kind!r}")
     if top < 1:
         raise BadArgument("--top must be at least 1")
+    if not 0.0 <= min_confidence <= 1.0:
+        raise BadArgument(f"--min-confidence must lie in 0..1, not {min_confidence}")
     window = window_of(since, until)
     with Store(settings, create=False) as store:
         cameras = {c.id: c for c in select_cameras(store.catalog.cameras(), camera)}
@@ -131,6 +135,7 @@ def query(
                         "latest_period": f.latest,
                     }
                 )
+    results = [r for r in results if r["confidence"] >= min_confidence]
     results.sort(key=lambda r: -r["score"])
     return results[:top]
 

@@ -143,3 +143,13 @@ def test_bad_column_and_row_are_reported_once_as_lines(tmp_path: Path) -> None:
     column = next(r for r in rgb_lines if r["kind"] == "bad_column")
     assert abs(column["col"] - 151) <= 1
     assert query(settings, source="raw", kind="bad_column") == [r for r in raw if r["kind"] == "bad_column"]
+
+
+def test_min_confidence_keeps_the_likely_entries_in_their_order(ingested: Settings) -> None:
+    every = query(ingested, top=200, min_score=3)
+    likely = query(ingested, top=200, min_score=3, min_confidence=0.9)
+    assert likely and len(likely) < len(every)  # scores 3-6 are mostly noise: confidence well below 0.9
+    assert all(r["confidence"] >= 0.9 for r in likely)
+    assert likely == [r for r in every if r["confidence"] >= 0.9]
+    with pytest.raises(BadArgument):
+        query(ingested, min_confidence=1.5)
