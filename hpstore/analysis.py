@@ -214,7 +214,6 @@ class Evidence:
     nb_std: np.ndarray
     score: np.ndarray
     t: np.ndarray | None = None
-    loose: np.ndarray | None = None  # the score by the neighbourhood alone, where ``t`` holds it back
 
 
 def consistency(pairs: Pairs, n: int) -> np.ndarray:
@@ -308,7 +307,7 @@ def evidence(
     # Only a mean that sits apart in nearly every photo counts. A frozen pixel (stuck, dead) sits apart too.
     # A spread above the neighbours' alone is no evidence: second moments cannot tell a pixel that varies in
     # every photo from one that a single scene's texture lit once.
-    return Evidence(mean, std, z_m, z_s, med_m, med_s, _agreeing(z_m, t), t, np.abs(z_m))
+    return Evidence(mean, std, z_m, z_s, med_m, med_s, _agreeing(z_m, t), t)
 
 
 def _long_class(classes: Sequence[ClassMean]) -> ClassMean | None:
@@ -600,12 +599,12 @@ def rank(
     z_long = None if maps is None else maps[0]
     score = ev.score if z_long is None else np.maximum(ev.score, np.abs(z_long))
     confirmed: np.ndarray | None = None
-    if keep_extended and ev.loose is not None:
+    if keep_extended and ev.t is not None:
         # Candidates the photos do not confirm one by one are ranked by the neighbourhood alone, marked
         # ``unconfirmed``, for per-photo evidence to judge (a defect that appeared late, a dark one seen
         # in few long exposures).
         confirmed = score >= min_score
-        loose = ev.loose if maps is None else np.maximum(ev.loose, np.abs(maps[1]))
+        loose = np.abs(ev.z_mean) if maps is None else np.maximum(np.abs(ev.z_mean), np.abs(maps[1]))
         score = np.where(confirmed, score, loose)
     del maps
     radius = 0 if source == "raw" else 2
@@ -716,7 +715,7 @@ def _line_candidate(ev: Evidence, line: Line, n: int, *, source: str, pattern: s
         0.0,
         mean - line.offset,
         std,
-        confidence=confidence(kind, line.score, n, None, None if ev.t is None else CONSISTENT),
+        confidence=confidence(kind, line.score, n, None),
     )
 
 

@@ -181,9 +181,10 @@ def family_state(
                 merge_into(merged, part)
         if merged is None:
             continue
-        timed = [p for g in groups for p in by_group[g.id] if dark_weight(p.exposure_time, p.iso) is not None]
-        weights = np.asarray([dark_weight(p.exposure_time, p.iso) for p in timed], float)
-        gains = np.asarray([(p.iso or 100.0) / 100.0 for p in timed], float)
+        photos_of = [p for g in groups for p in by_group[g.id]]
+        timed = [(w, p) for p in photos_of if (w := dark_weight(p.exposure_time, p.iso)) is not None]
+        weights = np.asarray([w for w, _ in timed], float)
+        gains = np.asarray([(p.iso or 100.0) / 100.0 for _, p in timed], float)
         classes.append(ClassMean(name, merged.n, weights, merged.mean, merged.pairs, gains))
         parts.append(merged)
     if not parts:
