@@ -316,18 +316,20 @@ def _long_class(classes: Sequence[ClassMean]) -> ClassMean | None:
     return long if long is not None and long.n >= MIN_LONG and len(classes) > 1 else None
 
 
-def long_z(classes: Sequence[ClassMean], *, source: str, pattern: str | None, levels: Levels) -> np.ndarray | None:
-    """The z-score of every sample's mean over the long exposures alone, when the store keeps them apart:
-    dark current stands out there, undiluted by daylight frames; as far as the long exposures confirm it
-    one by one (:func:`consistency`). None without enough long exposures."""
-    maps = _long_maps(classes, source=source, pattern=pattern, levels=levels)
-    return None if maps is None else maps[0]
+@dataclass(frozen=True)
+class LongMaps:
+    """The long exposures' own evidence, every sample: dark current stands out there, undiluted by
+    daylight frames."""
+
+    z: np.ndarray  # z-score of the mean, as far as the long exposures confirm it one by one (signed)
+    loose: np.ndarray  # z-score of the mean by the neighbourhood alone
+    t: np.ndarray | None  # their sign test (:func:`consistency`); None for stores without pairs
 
 
-def _long_maps(
+def long_maps(
     classes: Sequence[ClassMean], *, source: str, pattern: str | None, levels: Levels
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """(z-score as far as confirmed, z-score by the neighbourhood alone) of the long exposures' mean."""
+) -> LongMaps | None:
+    """The long exposures' evidence, when the store keeps them apart; None without enough of them."""
     long = _long_class(classes)
     if long is None:
         return None
@@ -337,9 +339,22 @@ def _long_maps(
     for c in range(long.mean.shape[2]):
         z[..., c], _ = _zmap(long.mean[..., c], d, period, floor)
     if long.pairs is None:
-        return z, z
+        return LongMaps(z, z, None)
     t = consistency(long.pairs, long.n)
-    return np.copysign(_agreeing(z, t), z).astype(np.float32), z
+    return LongMaps(np.copysign(_agreeing(z, t), z).astype(np.float32), z, t)
+
+
+def _scores(ev: Evidence, maps: LongMaps | None, min_score: float | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Every sample's score and, given ``min_score``, where its photos confirm it one by one (None without
+    it, or for stores without pairs). Candidates the photos do not confirm are then scored by the
+    neighbourhood alone, for per-photo evidence to judge (``unconfirmed``: a defect that appeared late, a
+    dark one seen in few long exposures)."""
+    score = ev.score if maps is None else np.maximum(ev.score, np.abs(maps.z))
+    if ev.t is None or min_score is None:
+        return score, None
+    confirmed = score >= min_score
+    loose = np.abs(ev.z_mean) if maps is None else np.maximum(np.abs(ev.z_mean), np.abs(maps.loose))
+    return np.where(confirmed, score, loose), confirmed
 
 
 def _around(r: int, col: int, step: int, shape: tuple[int, ...]) -> list[tuple[int, int]]:
@@ -502,7 +517,7 @@ def _candidate(
     pattern: str | None,
     levels: Levels,
     score: float | None = None,
-    z_long: np.ndarray | None = None,
+    maps: LongMaps | None = None,
     classes: Sequence[ClassMean] = (),
 ) -> Candidate:
     period, _ = geometry(source, pattern)
@@ -514,10 +529,7 @@ def _candidate(
     value = float(ev.score[r, col, c]) if score is None else score
     n_long = next((k.n for k in classes if k.name == LONG), None)
     mean, std, z_mean, z_std, nb_mean, nb_std = values
-    signs = [] if ev.t is None else [float(ev.t[r, col, c])]
-    long = _long_class(classes)
-    if long is not None and long.pairs is not None:
-        signs.append(sign_at(long.pairs, long.n, r, col, c))
+    signs = [float(t[r, col, c]) for t in (ev.t, None if maps is None else maps.t) if t is not None]
     sign = max(signs, key=abs) if signs else None
     return Candidate(
         r,
@@ -533,28 +545,12 @@ def _candidate(
         nb_mean,
         nb_std,
         confidence=confidence(kind, value, n, n_long, sign),
-        z_long=None if z_long is None else float(z_long[r, col, c]),
+        z_long=None if maps is None else float(maps.z[r, col, c]),
         n_long=n_long,
         dark_rate=None if fit is None else fit.rate,
         offset=None if fit is None else fit.offset,
         consistency=sign,
     )
-
-
-def sign_at(pairs: Pairs, n: int, r: int, col: int, c: int) -> float:
-    """:func:`consistency` at one sample."""
-    d = pairs.d
-    left, up = (col - d, -1) if col >= d else (col, 1), (r - d, -1) if r >= d else (r, 1)
-    sides = sorted(
-        (
-            float(pairs.x[r, col, c]),
-            left[1] * float(pairs.x[r, left[0], c]),
-            float(pairs.y[r, col, c]),
-            up[1] * float(pairs.y[up[0], col, c]),
-        )
-    )
-    low, high = sides[1], sides[2]
-    return (low if low > 0 else high if high < 0 else 0.0) / max(n, 1) ** 0.5
 
 
 def rank(
@@ -595,18 +591,8 @@ def rank(
     ev = evidence(
         mean, np.sqrt(var, out=var), source=source, pattern=pattern, levels=levels, pairs=state.pairs, n=state.n
     )
-    maps = _long_maps(classes, source=source, pattern=pattern, levels=levels)
-    z_long = None if maps is None else maps[0]
-    score = ev.score if z_long is None else np.maximum(ev.score, np.abs(z_long))
-    confirmed: np.ndarray | None = None
-    if keep_extended and ev.t is not None:
-        # Candidates the photos do not confirm one by one are ranked by the neighbourhood alone, marked
-        # ``unconfirmed``, for per-photo evidence to judge (a defect that appeared late, a dark one seen
-        # in few long exposures).
-        confirmed = score >= min_score
-        loose = np.abs(ev.z_mean) if maps is None else np.maximum(np.abs(ev.z_mean), np.abs(maps[1]))
-        score = np.where(confirmed, score, loose)
-    del maps
+    maps = long_maps(classes, source=source, pattern=pattern, levels=levels)
+    score, confirmed = _scores(ev, maps, min_score if keep_extended else None)
     radius = 0 if source == "raw" else 2
     period, d = geometry(source, pattern)
     bad = find_lines(ev.mean, period=period, d=d, floor=scale_floor(source, levels), radius=radius)
@@ -665,7 +651,7 @@ def rank(
             continue
         cand = _candidate(
             ev, r, col, c, state.n, source=source, pattern=pattern, levels=levels,
-            score=value, z_long=z_long, classes=classes,
+            score=value, maps=maps, classes=classes,
         )  # fmt: skip
         if extended or unconfirmed:
             sure = confidence(cand.kind, cand.score, cand.n, cand.n_long, cand.consistency, unconfirmed)
@@ -729,27 +715,34 @@ def explain(
     pattern: str | None,
     levels: Levels,
     classes: Sequence[ClassMean] = (),
-    z_long: np.ndarray | None = None,
+    maps: LongMaps | None = None,
 ) -> list[tuple[Candidate, dict[str, Any]]]:
     """One pixel's statistics next to its neighbourhood's, per channel, with its class and why: the
-    candidate, and a dict of its fields with ``likely_defect`` and ``why``."""
+    candidate, and a dict of its fields with ``likely_defect`` and ``why``, scored as :func:`rank` scores
+    (before the per-photo evidence, which :func:`hpstore.defects.judge` adds)."""
     _, d = geometry(source, pattern)
     long = _long_class(classes)
+    score, confirmed = _scores(ev, maps, MIN_SCORE)
     out = []
     for c in range(ev.mean.shape[2]):
-        score = float(ev.score[r, col, c])
-        if z_long is not None:
-            score = max(score, abs(float(z_long[r, col, c])))
+        value = float(score[r, col, c])
         cand = _candidate(
             ev, r, col, c, n, source=source, pattern=pattern, levels=levels,
-            score=score, z_long=z_long, classes=classes,
+            score=value, maps=maps, classes=classes,
         )  # fmt: skip
-        extended = cand.score >= MIN_SCORE and _extended(ev, r, col, c, source, d, long)
-        cand = replace(cand, extended=extended)
+        listed = cand.score >= MIN_SCORE
+        extended = listed and _extended(ev, r, col, c, source, d, long)
+        unconfirmed = listed and confirmed is not None and not confirmed[r, col, c]
+        sure = confidence(cand.kind, cand.score, cand.n, cand.n_long, cand.consistency, unconfirmed)
+        cand = replace(cand, extended=extended, unconfirmed=unconfirmed, confidence=sure)
         why = reason(cand)
         if extended:
             why += "; but its neighbours share its excess: light in the scene (a star, a lamp), not one photosite"
-        out.append(
-            (cand, {**cand.as_dict(), "likely_defect": cand.score >= MIN_SCORE and not extended, "why": why})
-        )
+        if unconfirmed:
+            why += (
+                f"; but its photos do not set it apart one by one (sign test {cand.consistency or 0:+.1f}): "
+                "only photos of many scenes in which it stands out make it a defect"
+            )
+        fields = {**cand.as_dict(), "likely_defect": listed and not (extended or unconfirmed), "why": why}
+        out.append((cand, fields))
     return out

@@ -83,7 +83,7 @@ def sightings(photos: Sequence[Photo], group: Group, found: Sequence[Candidate])
     return [next(sights) if c.row is not None and c.col is not None else None for c in found]
 
 
-def _defect(cand: Candidate, seen: onset.Seen | None) -> bool:
+def is_defect(cand: Candidate, seen: onset.Seen | None) -> bool:
     """Whether the per-photo evidence leaves a candidate a defect: not scene light of one burst or one or
     two photos; when its neighbours share its excess (light in the scene, by the means alone) or its
     photos do not set it apart one by one (``unconfirmed``), only if it stood out in photos of many
@@ -135,7 +135,7 @@ def family_defects(
     photos = with_evidence(store, family, fs.photos)
     del fs  # gigabytes on a large sensor: free before the latest year's state is read
     sights = sightings(photos, group, whole)
-    kept = [(c, s) for c, s in zip(whole, sights, strict=True) if _defect(c, s)]
+    kept = [(c, s) for c, s in zip(whole, sights, strict=True) if is_defect(c, s)]
     whole, sights = [c for c, _ in kept], [s for _, s in kept]
     latest_window = _latest_window(photos, window)
     if any(g.period == periods.ALL for g in family):
@@ -168,7 +168,7 @@ def family_defects(
         out.append(Found(cand, seen, False))
     extra = [c for i, c in enumerate(latest) if i not in used]
     for cand, seen in zip(extra, sightings(photos, group, extra), strict=True):
-        if _defect(cand, seen):
+        if is_defect(cand, seen):
             out.append(Found(cand, seen, True))
     out.sort(key=lambda f: -f.candidate.score)
     return out[:top]

@@ -14,6 +14,7 @@ defect is matched once; a second entry on the same defect counts as a false one.
 from __future__ import annotations
 
 import datetime
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .simulator import Archive, CameraSpec, Defect, shot_settings, write_archive
+from .simulator import Archive, CameraSpec, Defect, noise_model, shot_settings, write_archive
 
 RGB_RADIUS = 1
 GRADES = ("strong", "medium", "weak")
@@ -94,9 +95,27 @@ def plant_graded(camera: CameraSpec, shots: int, seed: int) -> tuple[Planted, ..
     return tuple(planted)
 
 
-def _first_night_shot(shots: int, seed: int, after: int) -> int:
+# How an archive's shots are taken: the share of night exposures (1-30 s) and which shots are lens-cap dark
+# frames. ``mixed`` is the evaluation's default; the others are archives of one habit.
+MIXES: dict[str, tuple[float, str]] = {
+    "mixed": (0.2, "last 4"),
+    "daylight": (0.03, "none"),  # a holiday photographer: nearly everything hand-held in daylight
+    "night": (0.8, "last 4"),  # night skies and long exposures
+    "darks": (0.2, "3 in 5"),  # an astrophotographer's library: more calibration darks than lights
+}
+
+
+def _dark_frames(rule: str, shots: int) -> range | list[int]:
+    if rule == "last 4":
+        return range(shots - 4, shots)
+    if rule == "3 in 5":
+        return [i for i in range(shots) if i % 5 < 3]
+    return []
+
+
+def _first_night_shot(shots: int, seed: int, after: int, night_share: float) -> int:
     for index in range(after, shots):
-        if shot_settings(seed, index)[0] >= 1.0:
+        if shot_settings(seed, index, night_share)[0] >= 1.0:
             return index
     return after
 
@@ -108,10 +127,17 @@ def write_eval_archive(
     shots: int = 150,
     seed: int = 0,
     formats: Sequence[str] = ("dng", "jpg"),
+    mix: str = "mixed",
+    scenes: Sequence[np.ndarray] = (),
+    developer: str = "sim",
+    defects: bool = True,
 ) -> tuple[Archive, tuple[Planted, ...]]:
-    """Write one camera's evaluation archive; return it with its graded defects."""
-    planted = plant_graded(camera, shots, seed)
-    night = _first_night_shot(shots, seed, shots // 5)
+    """Write one camera's evaluation archive; return it with its graded defects (none without
+    ``defects``: a healthy camera). ``mix``, ``scenes`` and ``developer``: see :data:`MIXES` and
+    :func:`hpstore.simulator.write_archive`."""
+    night_share, darks = MIXES[mix]
+    planted = plant_graded(camera, shots, seed) if defects else ()
+    night = _first_night_shot(shots, seed, shots // 5, night_share)
     day_burst = (shots // 10, max(2, shots // 15))
     bursts = [day_burst, (night, max(2, shots // 12))] if night > day_burst[0] + day_burst[1] else [day_burst]
     archive = write_archive(
@@ -124,8 +150,11 @@ def write_eval_archive(
         start=datetime.datetime(2021, 3, 1, 20, 0),
         interval=datetime.timedelta(hours=13),
         bursts=bursts,
-        dark_frames=range(shots - 4, shots),
+        dark_frames=_dark_frames(darks, shots),
         stars=True,
+        scenes=scenes,
+        night_share=night_share,
+        developer=developer,
     )
     return archive, planted
 
@@ -217,3 +246,43 @@ def evaluate(planted: Sequence[Planted], rows: Sequence[dict[str, Any]], source:
         else:
             result.matched[best[1]] = dict(row)
     return result
+
+
+SHOWS_SIGMAS = 3.0  # a photo shows a defect when its excess exceeds this many times the photosite's noise
+
+
+def showing(archive: Archive, planted: Sequence[Planted]) -> dict[int, list[bool]]:
+    """For each planted point defect (by index), per shot in capture order: whether that photo shows it, its
+    excess over what the photosite would read without it above ``SHOWS_SIGMAS`` times its noise there. The
+    photosite's own level is read from the shot's DNG (the median of its 8 same-colour neighbours): a dead
+    pixel shows only against a bright enough scene, a hot one only in a long enough exposure."""
+    import rawpy
+
+    cam = archive.camera
+    points = {i: p.defect for i, p in enumerate(planted) if p.defect.kind not in ("column", "row")}
+    out: dict[int, list[bool]] = {i: [] for i in points}
+    for shot in archive.shots:
+        with rawpy.imread(str(shot.paths["dng"])) as raw:
+            mosaic = raw.raw_image_visible.astype(np.float64)
+        gain, read = noise_model(cam, shot.iso)
+        for i, d in points.items():
+            if shot.index < d.onset:
+                out[i].append(False)
+                continue
+            rows = np.clip(np.array([-2, 0, 2]) + d.row, 0, cam.height - 1)
+            cols = np.clip(np.array([-2, 0, 2]) + d.col, 0, cam.width - 1)
+            ring = mosaic[np.ix_(rows, cols)].reshape(-1)
+            level = max(float(np.median(np.delete(ring, 4))) - cam.black_level, 0.0)
+            if d.kind in ("hot", "warm"):  # up to the white level
+                excess = min(
+                    d.strength * shot.exposure_time * shot.iso / 100.0, cam.white_level - cam.black_level - level
+                )
+            elif d.kind == "partial":
+                excess = d.strength
+            elif d.kind == "stuck":
+                excess = cam.white_level - cam.black_level - level
+            else:  # dead
+                excess = level
+            noise = math.sqrt((level + max(excess, 0.0)) * gain + read**2)
+            out[i].append(excess > SHOWS_SIGMAS * noise)
+    return out

@@ -49,6 +49,8 @@ def _dense(store: Store, family: list[Group], label: str, row: int, col: int) ->
         source=group.source,
         pattern=group.pattern,
         levels=levels_of(group),
+        pairs=fs.state.pairs,
+        n=fs.state.n,
     )
     r, c = row - rows.start, col - cols.start
     ch = int(np.argmax(np.abs(ev.z_mean[r, c])))
@@ -59,6 +61,8 @@ def _dense(store: Store, family: list[Group], label: str, row: int, col: int) ->
         "neighbour_std": float(ev.nb_std[r, c, ch]),
         "z_mean": float(ev.z_mean[r, c, ch]),
         "z_std": float(ev.z_std[r, c, ch]),
+        # the sign test over the period's photos (query's ``consistency``); None for stores without pairs
+        "consistency": None if ev.t is None else float(ev.t[r, c, ch]),
     }
 
 

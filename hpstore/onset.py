@@ -30,6 +30,7 @@ PERSISTENT_PHOTOS = 5  # photos, in at least ...
 PERSISTENT_RUNS = 3  # ... this many bursts, in which a persistent defect stood out
 MIN_BURST = 3  # photos of a burst, and photos after it, before the burst test speaks
 BURST_SHARE = 0.8  # share of the evidence in one burst that makes it a static scene when later photos miss it
+MAX_BEFORE = 0.2  # share of the photos before an onset in which a pixel may stand out by chance
 SLACK = 3.0  # log-likelihood within which an earlier split is as good
 ABLE_MARGIN = 2.0  # a photo can show a defect when its typical excess is this many times the photo's bar
 
@@ -133,8 +134,12 @@ def change_point(seq: np.ndarray) -> int:
     k_total = cum[-1]
     before = _bernoulli(cum, t)
     after = _bernoulli(k_total - cum, n - t)
-    rate_up = (k_total - cum) / np.maximum(n - t, 1) > cum / np.maximum(t, 1)
-    score = np.where(rate_up, before + after, -np.inf)
+    rate_before = cum / np.maximum(t, 1)
+    rate_up = (k_total - cum) / np.maximum(n - t, 1) > rate_before
+    # Before an onset the pixel stands out by chance only (a star, a glint): a pixel that stood out in a
+    # good share of the photos before a split was there already, shown less often (scenes dark around a
+    # dead pixel, a static burst), not absent.
+    score = np.where(rate_up & (rate_before <= MAX_BEFORE), before + after, -np.inf)
     best = int(np.argmax(score))
     gain = score[best] - _bernoulli(np.array([k_total]), np.array([n]))[0]
     if gain < MIN_LLR:

@@ -20,10 +20,10 @@ from .analysis import (
     evidence,
     explain,
     geometry,
-    long_z,
+    long_maps,
 )
 from .catalog import INGESTED, STATUSES, Camera, File, Group
-from .defects import family_defects, sightings, with_evidence
+from .defects import family_defects, is_defect, sightings, with_evidence
 from .errors import BadArgument, CameraNotFound
 from .family import Window, families, family_state
 from .settings import Settings
@@ -266,17 +266,14 @@ def show(settings: Settings, *, camera: str, pixel: str, source: str | None = No
                 continue
             state, classes, parts = fs.state, fs.classes, fs.parts
             levels = levels_of(group)
-            ev = evidence(
-                state.mean, np.sqrt(state.m2 / state.n), source=group.source, pattern=group.pattern, levels=levels
-            )
-            at = (row - rows.start, col - cols.start)
             kw: dict[str, Any] = {"source": group.source, "pattern": group.pattern, "levels": levels}
-            z_long = long_z(classes, **kw)
-            explained = explain(ev, *at, state.n, classes=classes, z_long=z_long, **kw)
+            ev = evidence(state.mean, np.sqrt(state.m2 / state.n), pairs=state.pairs, n=state.n, **kw)
+            at = (row - rows.start, col - cols.start)
+            explained = explain(ev, *at, state.n, classes=classes, maps=long_maps(classes, **kw), **kw)
             # explain() numbers rows and columns within the window read; the photos' evidence, in the frame
-            framed = [replace(cand, row=row, col=col) for cand, _ in explained]
+            framed = [replace(found, row=row, col=col) for found, _ in explained]
             sights = sightings(with_evidence(store, family, fs.photos), group, framed)
-            for c, ((_, entry), sight) in enumerate(zip(explained, sights, strict=True)):
+            for c, ((cand, entry), sight) in enumerate(zip(explained, sights, strict=True)):
                 entry.update(row=row, col=col)
                 entry["exposure_classes"] = class_facts(classes, parts, *at, c, **kw)
                 entry.update(
@@ -284,15 +281,16 @@ def show(settings: Settings, *, camera: str, pixel: str, source: str | None = No
                     last_seen=_date(sight.last) if sight else None,
                     seen_in=sight.photos if sight else None,
                 )
-                if entry["extended"] and sight is not None and sight.persistent:
-                    entry["likely_defect"] = True
+                # The rule query applies: the per-photo evidence has the last word.
+                defect = cand.score >= MIN_SCORE and is_defect(cand, sight)
+                if defect and not entry["likely_defect"] and sight is not None:
                     entry["why"] += f"; yet it stood out in {sight.photos} photos of {sight.runs} scenes: a defect"
-                elif sight is not None and sight.scene and entry["likely_defect"]:
-                    entry["likely_defect"] = False
+                elif entry["likely_defect"] and not defect:
                     entry["why"] += (
                         "; but one burst of a static scene, or one or two photos, hold its excess: light in the "
                         "scene (a star, a glint), not a defect"
                     )
+                entry["likely_defect"] = defect
                 out.append(
                     {
                         "camera": camera_label(cam),

@@ -24,6 +24,8 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, TiffImagePlugin
 
+from . import natural
+
 __all__ = [
     "Archive",
     "CameraSpec",
@@ -183,6 +185,7 @@ def render_mosaic(
     scene_rng: np.random.Generator | None = None,
     stars: bool = False,
     dark: bool = False,
+    scenes: Sequence[NDArray[np.uint8]] = (),
 ) -> NDArray[np.uint16]:
     """Render one raw CFA mosaic: a random scene, photon and read noise, and the active defects.
 
@@ -209,6 +212,9 @@ def render_mosaic(
         0.6-1.2 photosites), some bright enough to saturate.
     dark : bool
         A lens-cap dark frame: no scene at all, only noise and the defects.
+    scenes : sequence of uint8 arrays
+        Real photos (:func:`hpstore.natural.load`): each scene is a random crop of one of them instead of a
+        synthetic one.
 
     Returns
     -------
@@ -223,7 +229,7 @@ def render_mosaic(
     night = exposure_time >= 1.0
     srng = rng if scene_rng is None else scene_rng
     level = np.exp(srng.uniform(np.log(0.003), np.log(0.04))) if night else srng.uniform(0.06, 0.25)
-    scene = _scene(camera.height // 2, camera.width // 2, srng, float(level), srng.random() < 0.3)
+    scene = _scene(camera.height // 2, camera.width // 2, srng, float(level), srng.random() < 0.3, scenes)
     signal = np.empty((camera.height // 2, 2, camera.width // 2, 2), np.float32)
     for k, channel in enumerate(channels):
         signal[:, k // 2, :, k % 2] = scene[channel]
@@ -237,8 +243,7 @@ def render_mosaic(
     for d in active:
         if d.kind in ("hot", "warm"):  # dark current, so it carries shot noise too
             mosaic[d.row, d.col] += d.strength * exposure_time * iso / 100.0
-    gain = span / _FULL_WELL * iso / 100.0  # DN per electron
-    _add_noise(mosaic, gain, math.hypot(1.2, 3.0 * gain), rng)
+    _add_noise(mosaic, *noise_model(camera, iso), rng)
     mosaic += camera.black_level
     for d in active:
         if d.kind == "partial":
@@ -254,6 +259,13 @@ def render_mosaic(
         elif d.kind == "dead":  # at black, with a little read noise that never lifts it above
             raw[d.row, d.col] = max(camera.black_level - int(rng.integers(0, 3)), 0)
     return raw
+
+
+def noise_model(camera: CameraSpec, iso: float) -> tuple[float, float]:
+    """(DN per electron, read noise in DN) of ``camera`` at ``iso``: a photosite holding ``s`` DN above
+    black has a noise of ``sqrt(s * gain + read ** 2)`` DN."""
+    gain = (camera.white_level - camera.black_level) / _FULL_WELL * iso / 100.0
+    return gain, math.hypot(1.2, 3.0 * gain)
 
 
 def _add_stars(mosaic: NDArray[np.float32], channels: list[int], rng: np.random.Generator) -> None:
@@ -279,8 +291,27 @@ def _add_noise(signal: NDArray[np.float32], gain: float, read_noise: float, rng:
     signal += sigma
 
 
-def _scene(h: int, w: int, rng: np.random.Generator, level: float, highlights: bool) -> NDArray[np.float32]:
-    """A random linear RGB scene (3, h, w) at half sensor resolution, mean ``level`` of full scale."""
+def _scene(
+    h: int,
+    w: int,
+    rng: np.random.Generator,
+    level: float,
+    highlights: bool,
+    photos: Sequence[NDArray[np.uint8]] = (),
+) -> NDArray[np.float32]:
+    """A random linear RGB scene (3, h, w) at half sensor resolution, mean ``level`` of full scale: a crop
+    of one of ``photos`` when given, else synthetic."""
+    scene = natural.crop(photos, h, w, rng) if photos else _synthetic(h, w, rng)
+    # Divide out develop()'s white balance so that grey stays grey.
+    scene *= (1.0 / np.asarray(WHITE_BALANCE, np.float32))[:, None, None]
+    scene *= np.float32(level / scene.mean())
+    for _ in range(int(rng.integers(1, 4)) if highlights else 0):
+        scene[_random_box(h, w, rng, 0.08)] += np.float32(rng.uniform(1.5, 4.0))
+    return scene
+
+
+def _synthetic(h: int, w: int, rng: np.random.Generator) -> NDArray[np.float32]:
+    """Smooth blobs on a tilted ramp, with a few sharp-edged boxes."""
     y = np.linspace(0.0, 1.0, h, dtype=np.float32)
     x = np.linspace(0.0, 1.0, w, dtype=np.float32)
     tilt_y, tilt_x = rng.uniform(-0.8, 0.8, 2)
@@ -294,11 +325,6 @@ def _scene(h: int, w: int, rng: np.random.Generator, level: float, highlights: b
             scene[channel] += np.float32(amp) * blob
     for _ in range(int(rng.integers(1, 5))):  # sharp edges
         scene[_random_box(h, w, rng, 0.4)] += rng.uniform(0.0, 1.5, (3, 1, 1)).astype(np.float32)
-    # Divide out develop()'s white balance so that grey stays grey.
-    scene *= (1.0 / np.asarray(WHITE_BALANCE, np.float32))[:, None, None]
-    scene *= np.float32(level / scene.mean())
-    for _ in range(int(rng.integers(1, 4)) if highlights else 0):
-        scene[_random_box(h, w, rng, 0.08)] += np.float32(rng.uniform(1.5, 4.0))
     return scene
 
 
@@ -549,16 +575,16 @@ def _exposure(rng: np.random.Generator, low: float, high: float) -> float:
     return numerator / denominator
 
 
-def _draw_settings(rng: np.random.Generator) -> tuple[float, int]:
-    """Exposure time (s) and ISO: 20 % log-uniform in 1-30 s, the rest in 1/4000-1 s."""
-    low, high = (1.0, 30.0) if rng.random() < 0.2 else (1 / 4000, 1.0)
+def _draw_settings(rng: np.random.Generator, night_share: float = 0.2) -> tuple[float, int]:
+    """Exposure time (s) and ISO: ``night_share`` log-uniform in 1-30 s, the rest in 1/4000-1 s."""
+    low, high = (1.0, 30.0) if rng.random() < night_share else (1 / 4000, 1.0)
     return _exposure(rng, low, high), int(rng.choice(ISO_SPEEDS))
 
 
-def shot_settings(seed: int, index: int) -> tuple[float, int]:
+def shot_settings(seed: int, index: int, night_share: float = 0.2) -> tuple[float, int]:
     """Exposure time (s) and ISO that :func:`write_archive` gives shot ``index`` of an archive (outside bursts
     and dark frames)."""
-    return _draw_settings(np.random.default_rng([seed, index]))
+    return _draw_settings(np.random.default_rng([seed, index]), night_share)
 
 
 def write_archive(
@@ -578,6 +604,9 @@ def write_archive(
     dark_frames: Collection[int] = (),
     stars: bool = False,
     times: Sequence[datetime.datetime] | None = None,
+    scenes: Sequence[NDArray[np.uint8]] = (),
+    night_share: float = 0.2,
+    developer: str = "sim",
 ) -> Archive:
     """Simulate ``shots`` captures and write one file per shot and format.
 
@@ -614,6 +643,14 @@ def write_archive(
         Night scenes have stars (see :func:`render_mosaic`).
     times : sequence of datetime.datetime, optional
         Capture time of each shot, in capture order; replaces ``start`` and ``interval``.
+    scenes : sequence of uint8 arrays
+        Real photos to crop scenes from (:func:`hpstore.natural.load`) instead of synthetic scenes.
+    night_share : float
+        Share of shots (outside bursts and dark frames) exposed 1-30 s, like night scenes.
+    developer : str
+        What makes the JPEG and PNG files from the mosaic: ``"sim"`` (:func:`develop`: bilinear
+        demosaicing, white balance, gamma) or ``"libraw"`` (LibRaw through rawpy develops the shot's DNG
+        as a raw converter does: AHD demosaicing, its own colour and tone; needs ``"dng"`` in ``formats``).
 
     Returns
     -------
@@ -625,6 +662,8 @@ def write_archive(
         raise ValueError(f"unknown formats {sorted(unknown)}; choose from {FORMATS}")
     if camera.cfa == "MONO" and set(formats) != {"fits"}:
         raise ValueError("a monochrome camera writes FITS only")
+    if developer not in ("sim", "libraw") or (developer == "libraw" and "dng" not in formats):
+        raise ValueError(f"developer {developer!r}: choose 'sim', or 'libraw' with 'dng' among the formats")
     if times is not None and len(times) != shots:
         raise ValueError(f"{len(times)} capture times for {shots} shots")
     directory = pathlib.Path(directory)
@@ -635,7 +674,7 @@ def write_archive(
         rng = np.random.default_rng([seed, index])
         first = leader.get(index, index)
         scene_rng = rng if first == index else np.random.default_rng([seed, first])
-        exposure_time, iso = _draw_settings(scene_rng)
+        exposure_time, iso = _draw_settings(scene_rng, night_share)
         if index in dark_frames:
             exposure_time = _exposure(rng, 1.0, 30.0)
         portrait = portrait_every > 0 and index % portrait_every == portrait_every - 1
@@ -644,14 +683,16 @@ def write_archive(
         shot = Shot(index, when, exposure_time, iso, paths, 6 if portrait else 1, index in dark_frames)
         mosaic = render_mosaic(
             camera, defects, index, exposure_time, iso, rng,
-            scene_rng=scene_rng, stars=stars, dark=index in dark_frames,
+            scene_rng=scene_rng, stars=stars, dark=index in dark_frames, scenes=scenes,
         )  # fmt: skip
-        _write_shot(shot, camera, mosaic, exif, jpeg_quality)
+        _write_shot(shot, camera, mosaic, exif, jpeg_quality, developer)
         written.append(shot)
     return Archive(camera, tuple(defects), tuple(written))
 
 
-def _write_shot(shot: Shot, camera: CameraSpec, mosaic: NDArray[np.uint16], exif: bool, quality: int) -> None:
+def _write_shot(
+    shot: Shot, camera: CameraSpec, mosaic: NDArray[np.uint16], exif: bool, quality: int, developer: str = "sim"
+) -> None:
     if "dng" in shot.paths:
         ifd0, sub = _exif_tags(camera, shot, 50735) if exif else ([], [])
         unique_model = f"{camera.make} {camera.model}" if exif else "Unknown camera"
@@ -662,7 +703,8 @@ def _write_shot(shot: Shot, camera: CameraSpec, mosaic: NDArray[np.uint16], exif
         developed = develop(mosaic, camera, bits=16)
         _write_tiff(shot.paths["tif"], developed, [(262, _SHORT, (2,)), *ifd0], sub, ifds_last=camera.ifds_last)
     if "jpg" in shot.paths or "png" in shot.paths:
-        image = Image.fromarray(develop(mosaic, camera, bits=8))
+        pixels = _libraw(shot.paths["dng"]) if developer == "libraw" else develop(mosaic, camera, bits=8)
+        image = Image.fromarray(pixels)
         extra = {"exif": _pillow_exif(camera, shot)} if exif else {}
         if "jpg" in shot.paths:
             image.save(shot.paths["jpg"], "JPEG", quality=quality, **extra)
@@ -673,6 +715,14 @@ def _write_shot(shot: Shot, camera: CameraSpec, mosaic: NDArray[np.uint16], exif
         _write_heic(shot.paths["heic"], develop(mosaic, camera, bits=8), meta)
     if "fits" in shot.paths:
         _write_fits(shot.paths["fits"], mosaic, camera, shot, exif)
+
+
+def _libraw(dng: pathlib.Path) -> NDArray[np.uint8]:
+    """The DNG developed by LibRaw with its defaults (AHD, camera colour, sRGB tone curve), not rotated."""
+    import rawpy
+
+    with rawpy.imread(str(dng)) as raw:
+        return np.asarray(raw.postprocess(user_flip=0, output_bps=8), np.uint8)
 
 
 def _write_heic(path: pathlib.Path, pixels: NDArray[Any], exif: Image.Exif | None) -> None:

@@ -124,6 +124,18 @@ def test_show_explains_a_defect_with_the_rankings_own_numbers(archive: Archive, 
         show(ingested, camera="TEST0001", pixel="12")
 
 
+def test_show_and_query_apply_one_definition_of_a_defect(ingested: Settings) -> None:
+    for source in ("raw", "rgb"):
+        for row in query(ingested, source=source, top=20):
+            if row["row"] is None or row["col"] is None:
+                continue  # a bad line
+            entries = show(ingested, camera="TEST0001", pixel=f"{row['row']},{row['col']}", source=source)
+            (entry,) = [e for e in entries if e["channel"] == row["channel"]]
+            assert entry["likely_defect"], (row, entry["why"])
+            for key in ("score", "confidence", "consistency", "kind", "unconfirmed"):
+                assert entry[key] == pytest.approx(row[key]), (key, row, entry)
+
+
 def test_bad_column_and_row_are_reported_once_as_lines(tmp_path: Path) -> None:
     from hpstore.simulator import CameraSpec, Defect, write_archive
 
