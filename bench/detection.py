@@ -15,10 +15,16 @@ together, its unsigned |raw - median| wraps around and flags every pixel darker 
 default confirm ratio 0.9. It returns an unranked set, scored for recall and precision the same way.
 It needs scikit-image or OpenCV: ``pip install scikit-image``.
 
+The second part, real life (issue 13; ``bench/real_life.py``), runs the same cameras and defect-free ones
+on scenes cropped from real photos, with JPEGs developed by LibRaw, for archives of four habits (mixed,
+daylight, night, darks), ingested in shuffled batches: false alarms per defect-free camera, a calibration
+table of confidence against the truth, and the dating of first_seen.
+
 Run from the repository root::
 
-    python bench/detection.py                 # 150 shots per camera, about a minute
-    python bench/detection.py --shots 60 --json out.json
+    python bench/detection.py                 # both parts, 150 shots per camera, about 6 minutes
+    python bench/detection.py --part acceptance --shots 60 --json out.json
+    python bench/detection.py --part real-life --scenes ~/Pictures/some-folder --seed 7 --order time
 """
 
 from __future__ import annotations
@@ -33,7 +39,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hpstore.evaluation import EVAL_CAMERAS, Evaluation, Planted, evaluate, write_eval_archive
+from real_life import DEFAULT_SCENES, run
+
+from hpstore.evaluation import EVAL_CAMERAS, MIXES, Evaluation, Planted, evaluate, write_eval_archive
 from hpstore.ingest import ingest
 from hpstore.query import query
 from hpstore.settings import load_settings
@@ -96,8 +104,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--shots", type=int, default=150, help="shots per camera (default 150)")
     parser.add_argument("--cameras", type=int, default=len(EVAL_CAMERAS), help="how many evaluation cameras")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--part", choices=("acceptance", "real-life", "all"), default="all")
+    parser.add_argument(
+        "--scenes", type=Path, nargs="+", default=[DEFAULT_SCENES], help="real photos (files or folders) to crop "
+        "the real-life scenes from (default: tests/data/real)"
+    )  # fmt: skip
+    parser.add_argument("--mixes", nargs="+", choices=tuple(MIXES), default=list(MIXES), help="archive habits")
+    parser.add_argument("--order", choices=("shuffled", "time"), default="shuffled", help="real-life ingest order")
+    parser.add_argument("--seed", type=int, default=100, help="real-life seed (the acceptance part uses 0-2)")
+    parser.add_argument("--keep", type=Path, help="write the real-life photos and store here, and keep them")
     args = parser.parse_args(argv)
     results: dict[str, Any] = {"shots": args.shots, "cameras": {}}
+    if args.part != "acceptance":
+        with tempfile.TemporaryDirectory(prefix="hpstore-real-") as tmp:
+            where = args.keep or Path(tmp)
+            results["real_life"] = run(
+                where, scenes_from=args.scenes, shots=args.shots, mixes=args.mixes, order=args.order,
+                seed=args.seed, verdict=verdict,
+            )  # fmt: skip
+            if args.keep:
+                print(
+                    f"\nphotos and store kept in {args.keep} (HPSTORE_STORE={args.keep / 'store'} hpstore query)"
+                )
+        if args.part == "real-life":
+            if args.json:
+                args.json.write_text(json.dumps(results, indent=2, default=str))
+            return 0
+        print()
     evals: dict[str, list[Evaluation]] = {"raw": [], "rgb": [], "rawpy": []}
     failures = 0
     with tempfile.TemporaryDirectory(prefix="hpstore-detect-") as tmp:

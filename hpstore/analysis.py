@@ -595,11 +595,16 @@ def rank(
     score, confirmed = _scores(ev, maps, min_score if keep_extended else None)
     radius = 0 if source == "raw" else 2
     period, d = geometry(source, pattern)
-    bad = find_lines(ev.mean, period=period, d=d, floor=scale_floor(source, levels), radius=radius)
+    bad = find_lines(
+        ev.mean, period=period, d=d, floor=scale_floor(source, levels), radius=radius, pairs=state.pairs, n=state.n
+    )
     long = _long_class(classes)
     if long is not None:
         # Night frames have little scene texture: a weak bad line stands out better there.
-        found = find_lines(long.mean, period=period, d=d, floor=scale_floor(source, levels), radius=radius)
+        found = find_lines(
+            long.mean, period=period, d=d, floor=scale_floor(source, levels), radius=radius, pairs=long.pairs,
+            n=long.n,
+        )  # fmt: skip
     else:
         found = []
     bad = _union(bad, found, max(radius, d), RING if radius else 0)

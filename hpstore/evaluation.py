@@ -101,16 +101,20 @@ MIXES: dict[str, tuple[float, str]] = {
     "mixed": (0.2, "last 4"),
     "daylight": (0.03, "none"),  # a holiday photographer: nearly everything hand-held in daylight
     "night": (0.8, "last 4"),  # night skies and long exposures
-    "darks": (0.2, "3 in 5"),  # an astrophotographer's library: more calibration darks than lights
+    "darks": (0.2, "sessions"),  # an astrophotographer's library: sessions of 15 darks after 10 lights
 }
 
 
-def _dark_frames(rule: str, shots: int) -> range | list[int]:
+def _dark_frames(rule: str, shots: int, bursts: Sequence[tuple[int, int]]) -> list[int]:
+    """The dark frames' shot numbers, none inside a burst (a session's darks come after its lights)."""
+    inside = {i for first, count in bursts for i in range(first, first + count)}
     if rule == "last 4":
-        return range(shots - 4, shots)
-    if rule == "3 in 5":
-        return [i for i in range(shots) if i % 5 < 3]
-    return []
+        chosen = list(range(shots - 4, shots))
+    elif rule == "sessions":
+        chosen = [i for i in range(shots) if i % 25 >= 10]
+    else:
+        chosen = []
+    return [i for i in chosen if i not in inside]
 
 
 def _first_night_shot(shots: int, seed: int, after: int, night_share: float) -> int:
@@ -150,7 +154,7 @@ def write_eval_archive(
         start=datetime.datetime(2021, 3, 1, 20, 0),
         interval=datetime.timedelta(hours=13),
         bursts=bursts,
-        dark_frames=_dark_frames(darks, shots),
+        dark_frames=_dark_frames(darks, shots, bursts),
         stars=True,
         scenes=scenes,
         night_share=night_share,

@@ -5,6 +5,12 @@ is compared with the same-colour columns ``d`` to either side (the smaller step,
 way); the median of that residual over the rows (per CFA row phase, then averaged) is the column's offset,
 robust to scene edges, which differ from one side only or span only part of the frame. Offsets are scored
 against the spread of the plain (two-sided mean) offsets of all columns of the same colour.
+
+Where the state keeps its neighbour signs (``stats.Pairs``), the photos decide instead, one by one: a bad
+column lies above (or below) the same-colour columns on both sides in nearly every row of nearly every
+photo, whatever the scenes, while the texture of real scenes, which the mean over a few hundred photos
+still shows, changes sides from photo to photo. The line's score is then the smaller of its two sides'
+mean signs, against the spread of that measure over the columns of its colour.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from .stats import Pairs
 
 LINE_SCORE = 6.0  # robust z of a line offset that counts as a bad line
 MAX_ROWS = 1024  # rows per colour phase that a line's median looks at
@@ -47,23 +55,58 @@ def _offsets(mean: np.ndarray, period: int, d: int) -> tuple[np.ndarray, np.ndar
     return np.mean(steps, axis=0), np.mean(plains, axis=0)
 
 
-def find_lines(mean: np.ndarray, *, period: int, d: int, floor: float, radius: int) -> list[Line]:
-    """Bad columns and rows of a ``(row, col, channel)`` mean map, strongest first, one per line.
+def _sides(signs: np.ndarray, d: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per column of a 2-D sign-sum map (partner ``d`` to the right): the mean sign of the column against
+    both its neighbour columns, the smaller side when both agree, else 0; and against its right one."""
+    right = signs.sum(axis=0, dtype=np.int64) / float(max(n, 1) * signs.shape[0])
+    left = np.zeros_like(right)
+    left[d:] = -right[:-d]
+    right[-d:] = 0.0  # the last columns' partners lie to their left: no right side
+    agree = left * right > 0
+    return np.where(agree, np.sign(right) * np.minimum(np.abs(left), np.abs(right)), 0.0), right
+
+
+def _robust_z(values: np.ndarray, lane: np.ndarray, floor: float) -> np.ndarray:
+    scale = max(1.4826 * float(np.median(np.abs(lane - np.median(lane)))), floor)
+    return values / scale
+
+
+def find_lines(
+    mean: np.ndarray,
+    *,
+    period: int,
+    d: int,
+    floor: float,
+    radius: int,
+    pairs: Pairs | None = None,
+    n: int = 0,
+) -> list[Line]:
+    """Bad columns and rows of a ``(row, col, channel)`` mean map, strongest first, one per line; scored by
+    the neighbour signs of the ``n`` photos when ``pairs`` are given.
 
     The ``d`` outermost lines are left out: they have neighbours on one side only, and demosaicing
     offsets them on developed images.
     """
     found: list[Line] = []
-    for axis, plane in (("column", mean), ("row", mean.transpose(1, 0, 2))):
+    signs_x = None if pairs is None else pairs.x
+    signs_y = None if pairs is None else pairs.y.transpose(1, 0, 2)
+    for axis, plane, signs in (("column", mean, signs_x), ("row", mean.transpose(1, 0, 2), signs_y)):
         if plane.shape[1] < 4 * d:
             continue
         best: dict[int, Line] = {}
         for c in range(plane.shape[2]):
             off, plain = _offsets(plane[..., c], period, d)
+            if signs is not None:
+                side, one = _sides(signs[..., c], d, n)
+                off = plain  # the offset reported; the signs score it
+                # The mean of n x rows signs varies by about 1 / sqrt(n x rows) from noise alone; scene
+                # texture that the photos share (a static burst) spreads the one-sided means further.
+                noise = 1.0 / np.sqrt(max(n, 1) * plane.shape[0])
             for phase in range(period):
-                lane = plain[phase::period]
-                scale = max(1.4826 * float(np.median(np.abs(lane - np.median(lane)))), floor)
-                z = off[phase::period] / scale
+                if signs is None:
+                    z = _robust_z(off[phase::period], plain[phase::period], floor)
+                else:
+                    z = _robust_z(side[phase::period], one[phase::period], noise)
                 for k in np.flatnonzero(np.abs(z) >= LINE_SCORE):
                     index = phase + int(k) * period
                     if not d <= index < plane.shape[1] - d:

@@ -20,7 +20,7 @@ MAX_SIDE = 1600  # pixels: larger photos are shrunk on loading (memory; crops ar
 _SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".heic", ".heif", ".webp"}
 
 
-def load(paths: Iterable[Path | str], *, min_side: int = 64) -> list[NDArray[np.uint8]]:
+def load(paths: Iterable[Path | str], *, min_side: int = 200) -> list[NDArray[np.uint8]]:
     """The images under ``paths`` (files, or folders searched recursively) as ``(h, w, 3)`` sRGB arrays,
     upright; files that are not images, or smaller than ``min_side``, are skipped."""
     with contextlib.suppress(ImportError):

@@ -12,6 +12,7 @@ last photo in which it did. Ingest order does not matter: the photos are ordered
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -27,10 +28,13 @@ MIN_LLR = 6.0  # log-likelihood gain of a change point over one rate before the 
 MAX_TRANSIENT = 2  # photos that can make a transient (a star, a glint) ...
 TRANSIENT_SHARE = 0.4  # ... when they hold this share of its excess over all photos
 PERSISTENT_PHOTOS = 5  # photos, in at least ...
-PERSISTENT_RUNS = 3  # ... this many bursts, in which a persistent defect stood out
+PERSISTENT_RUNS = 3  # ... this many bursts, in which a persistent defect stood out, ...
+CHANCE_P = 1e-3  # ... where other samples' standouts would reach that many photos less often than this
 MIN_BURST = 3  # photos of a burst, and photos after it, before the burst test speaks
 BURST_SHARE = 0.8  # share of the evidence in one burst that makes it a static scene when later photos miss it
 MAX_BEFORE = 0.2  # share of the photos before an onset in which a pixel may stand out by chance
+MIN_ABLE = 6  # photos after its first sighting that could show a dark-current defect, ...
+MIN_SHOWN = 0.5  # ... of which it must show in at least half, or it is light in the scenes
 SLACK = 3.0  # log-likelihood within which an earlier split is as good
 ABLE_MARGIN = 2.0  # a photo can show a defect when its typical excess is this many times the photo's bar
 
@@ -44,6 +48,7 @@ class Target:
     sign: int
     dark: bool  # a dark-current defect: only photos with enough dark weight can show it
     total: float = 0.0  # its excess over its neighbours summed over all photos (DN), when known
+    samples: int = 0  # samples in a frame (0: unknown), for the chance that noise and scenes hit it
 
 
 @dataclass(frozen=True)
@@ -55,11 +60,18 @@ class Seen:
     appeared: bool = False  # the evidence switches on partway (a change point), rather than being there all along
     scene: bool = False  # scene light, not a defect: one burst of a static scene, or one or two photos
     runs: int = 0  # bursts (runs of consecutive photos with one exposure and ISO) in which it stood out
+    chance: float = 0.0  # photos in which it would stand out by chance alone (other samples' standouts)
 
     @property
     def persistent(self) -> bool:
-        """Standing out in photos of many different scenes: no scene light does that."""
-        return not self.scene and self.photos >= PERSISTENT_PHOTOS and self.runs >= PERSISTENT_RUNS
+        """Standing out in photos of many different scenes, far more often than chance: no scene light
+        does that."""
+        return (
+            not self.scene
+            and self.photos >= PERSISTENT_PHOTOS
+            and self.runs >= PERSISTENT_RUNS
+            and poisson_tail(self.photos, self.chance) <= CHANCE_P
+        )
 
 
 def target(
@@ -72,24 +84,38 @@ def target(
     rr = np.arange(max(0, row - reach), min(height, row + reach + 1))
     cc = np.arange(max(0, col - reach), min(width, col + reach + 1))
     grid = (rr[:, None, None] * width + cc[None, :, None]) * channels + np.arange(channels)[None, None, :]
-    return Target(np.sort(grid.reshape(-1)), sign, dark, total)
+    return Target(np.sort(grid.reshape(-1)), sign, dark, total, height * width * channels)
+
+
+def poisson_tail(k: int, mean: float) -> float:
+    """P(X >= k) for X Poisson with ``mean``."""
+    if mean <= 0:
+        return 0.0 if k > 0 else 1.0
+    term, below = math.exp(-mean), 0.0
+    for i in range(k):
+        below += term
+        term *= mean / (i + 1)
+    return max(0.0, 1.0 - below)
 
 
 @dataclass(frozen=True)
 class Hits:
     """``excess[photo, target]``: how far (DN) each target stood out in each photo, 0 where it did not;
-    ``threshold[photo]``: how far a value had to stand out in that photo (inf without evidence)."""
+    ``threshold[photo]``: how far a value had to stand out in that photo (inf without evidence);
+    ``kept[photo]``: how many values the photo kept."""
 
     excess: np.ndarray
     threshold: np.ndarray
+    kept: np.ndarray | None = None
 
 
 def hits(photos: Sequence[Photo], targets: Sequence[Target]) -> Hits:
     """Where each target stood out among ``photos``."""
     out = np.zeros((len(photos), len(targets)), np.float32)
     threshold = np.full(len(photos), np.inf)
+    kept = np.zeros(len(photos))
     if not targets:
-        return Hits(out, threshold)
+        return Hits(out, threshold, kept)
     keys = np.concatenate([t.index for t in targets])
     owner = np.concatenate([np.full(len(t.index), i) for i, t in enumerate(targets)])
     order = np.argsort(keys, kind="stable")
@@ -100,6 +126,7 @@ def hits(photos: Sequence[Photo], targets: Sequence[Target]) -> Hits:
             continue
         found = Standouts.unpack(photo.standouts)
         threshold[p] = found.threshold
+        kept[p] = len(found.index)
         at = np.searchsorted(keys, found.index)
         inside = at < len(keys)
         at, index, excess = at[inside], found.index[inside], found.excess[inside]
@@ -112,7 +139,7 @@ def hits(photos: Sequence[Photo], targets: Sequence[Target]) -> Hits:
                 if (signs[t] == 0 or np.sign(e) == signs[t]) and abs(e) > abs(out[p, t]):
                     out[p, t] = e
                 k += 1
-    return Hits(out, threshold)
+    return Hits(out, threshold, kept)
 
 
 def _bernoulli(k: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -182,9 +209,13 @@ def seen(photos: Sequence[Photo], found: Hits, column: int, tgt: Target) -> Seen
     first = int(later[0]) if later.size else int(np.flatnonzero(stood)[0])
     last = int(np.flatnonzero(stood)[-1])
     run = _runs(photos)
-    scene = _one_burst(run, stood, able) or _transient(stood, excess, tgt)
+    scene = _one_burst(run, stood, able) or _transient(stood, excess, tgt) or _absent(stood, able, first, tgt)
     runs = len(set(run[stood].tolist()))
-    return Seen(photos[first].capture_time, photos[last].capture_time, count, first, split > 0, scene, runs)
+    chance = 0.0
+    if found.kept is not None and tgt.samples:
+        chance = float(np.minimum(found.kept[dated] * len(tgt.index) / tgt.samples, 1.0).sum())
+    when = photos[first].capture_time, photos[last].capture_time
+    return Seen(*when, count, first, split > 0, scene, runs, chance)
 
 
 def _runs(photos: Sequence[Photo]) -> np.ndarray:
@@ -201,6 +232,16 @@ def _transient(stood: np.ndarray, excess: np.ndarray, tgt: Target) -> bool:
     if not 0 < stood.sum() <= MAX_TRANSIENT or tgt.total <= 0:
         return False
     return bool(excess[stood].sum() >= TRANSIENT_SHARE * tgt.total)
+
+
+def _absent(stood: np.ndarray, able: np.ndarray, first: int, tgt: Target) -> bool:
+    """Whether a dark-current defect was missing from most of the photos that should have shown it after
+    its first sighting: dark current shows in every photo exposed long enough, while a light in a scene
+    (one composition shot again from a tripod, a lamp) shows only in the photos of that scene."""
+    if not tgt.dark:
+        return False  # an offset shows only against suitable scenes (a dead pixel needs light around it)
+    after = able & (np.arange(len(able)) >= first)
+    return bool(after.sum() >= MIN_ABLE and stood[after].mean() < MIN_SHOWN)
 
 
 def _one_burst(run: np.ndarray, stood: np.ndarray, able: np.ndarray) -> bool:

@@ -718,11 +718,13 @@ def _write_shot(
 
 
 def _libraw(dng: pathlib.Path) -> NDArray[np.uint8]:
-    """The DNG developed by LibRaw with its defaults (AHD, camera colour, sRGB tone curve), not rotated."""
+    """The DNG developed by LibRaw (AHD demosaicing, its colour and tone curve), not rotated, with a fixed
+    brightness as a camera's picture style has: dcraw's automatic brightening, which stretches every image
+    until 1 % of it is white, is a converter's feature, not what camera JPEG engines do."""
     import rawpy
 
     with rawpy.imread(str(dng)) as raw:
-        return np.asarray(raw.postprocess(user_flip=0, output_bps=8), np.uint8)
+        return np.asarray(raw.postprocess(user_flip=0, output_bps=8, no_auto_bright=True), np.uint8)
 
 
 def _write_heic(path: pathlib.Path, pixels: NDArray[Any], exif: Image.Exif | None) -> None:

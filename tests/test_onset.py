@@ -100,3 +100,18 @@ def test_scan_of_a_frame_full_of_points_keeps_the_strongest_cap_and_records_its_
     assert found.threshold > SIGMAS * found.noise  # the bar rose above the noise bar
     assert np.abs(found.excess).min() > found.threshold - 1
     assert (300 * 800 + 400) * 3 + 1 in set(found.index.tolist())
+
+
+def test_a_light_that_misses_most_long_exposures_after_it_is_no_dark_current() -> None:
+    # Long exposures every third photo. A lamp in one composition, shot again twice, lights the pixel in
+    # those photos only; a hot pixel shows in every long exposure from its onset on.
+    photos = _photos([(10.0, 800) if i % 3 == 0 else (0.002, 100) for i in range(90)])
+    lamp = onset.seen(photos, _hits(90, [30, 31, 60]), 0, onset.Target(np.array([0]), 1, dark=True))
+    assert lamp.scene and not lamp.persistent
+    hot = onset.seen(
+        photos, _hits(90, [i for i in range(30, 90, 3) if i != 45]), 0, onset.Target(np.array([0]), 1, True)
+    )
+    assert not hot.scene and hot.first == photos[30].capture_time
+    # an offset is judged by other rules: its scenes decide where it can show
+    partial = onset.seen(photos, _hits(90, [30, 31, 60]), 0, onset.Target(np.array([0]), 1, dark=False))
+    assert not partial.scene

@@ -11,6 +11,7 @@ from hpstore import stats
 from hpstore.analysis import consistency, fit_response, rank
 from hpstore.ingest import ingest
 from hpstore.kinds import Levels
+from hpstore.lines import find_lines
 from hpstore.query import query
 from hpstore.simulator import CameraSpec, write_archive
 from hpstore.statestore import StateStore
@@ -143,3 +144,19 @@ def test_sign_sums_of_a_large_generation_keep_their_range(tmp_path: Path) -> Non
         store.write(n, 1, state)
         back = store.read(n, 1, n).pairs
         assert back is not None and int(back.x.max()) == n - 1 and int(back.y.min()) == -(n - 2)
+
+
+def test_a_bad_column_under_busy_scenes_is_found_by_its_photos_one_by_one() -> None:
+    # Scenes far busier than the column's offset: in the mean over 60 photos a column's rows still differ by
+    # more than the offset, but photo after photo the bad column lies above both its neighbours.
+    rng = np.random.default_rng(5)
+    frames = rng.normal(2000.0, 200.0, (60, 200, 80, 1))
+    frames[:, :, 41] += 30.0
+    state = stats.empty(frames.shape[1:], 2)
+    stats.update(state, frames)
+    mean = state.mean
+    by_signs = find_lines(mean, period=2, d=2, floor=1.0, radius=0, pairs=state.pairs, n=state.n)
+    by_mean = find_lines(mean, period=2, d=2, floor=1.0, radius=0)
+    assert [(line.axis, line.index) for line in by_signs] == [("column", 41)]
+    assert by_signs[0].offset == pytest.approx(30.0, abs=15.0)
+    assert all(line.score < by_signs[0].score for line in by_mean)  # the means alone see it less well

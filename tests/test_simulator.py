@@ -64,7 +64,7 @@ def test_archives_of_one_habit(tmp_path: Path) -> None:
     darks, planted = write_eval_archive(tmp_path / "k", camera, shots=40, seed=1, mix="darks", formats=("dng",))
     share = [np.mean([s.exposure_time >= 1 for s in a.shots]) for a in (night, day)]
     assert share[0] > 0.6 and share[1] < 0.2
-    assert sum(s.dark for s in darks.shots) == 24
+    assert 15 <= sum(s.dark for s in darks.shots) <= 20  # 15 in 25, none inside a burst
     healthy, none = write_eval_archive(tmp_path / "h", camera, shots=4, seed=1, defects=False, formats=("dng",))
     assert none == () and healthy.defects == ()
     seen = showing(darks, planted)
