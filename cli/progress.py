@@ -54,7 +54,7 @@ class IngestView:
         if event.kind == "phase" and self.bar:
             if self.task is not None:
                 self.bar.remove_task(self.task)
-            self.task = self.bar.add_task(event.text, total=event.total, rate="-")
+            self.task = self.bar.add_task(event.text, total=event.total or None, rate="-")  # 0: open-ended
         elif event.kind == "advance" and self.bar and self.task is not None:
             self.bar.advance(self.task)
             speed = self.bar.tasks[-1].speed

@@ -85,6 +85,27 @@ def committed_state(
     raise AssertionError("unreachable")
 
 
+def read_frame(photo: Photo, shape: tuple[int, ...]) -> np.ndarray:
+    """An ingested photo's pixel array read again from disk, its content hash checked; ``WindowError`` says
+    why it cannot be."""
+    path = fs_path(photo.path, photo.path_bytes)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise WindowError(f"{photo.path}: cannot read it again ({err.strerror or err})") from err
+    if hashlib.sha256(data).hexdigest() != photo.hash:
+        raise WindowError(f"{photo.path}: changed on disk since it was ingested")
+    info = probe(path)
+    frame = np.empty(info.shape, info.dtype)
+    try:
+        decode_into(data, info, frame)
+    except DecodeError as err:
+        raise WindowError(f"{photo.path}: {err}") from err
+    if frame.shape != shape:
+        raise WindowError(f"{photo.path}: its pixel array is {frame.shape}, the group's {shape}")
+    return frame
+
+
 def reread(photos: list[Photo], shape: tuple[int, ...], rows: slice, cols: slice, d: int | None = None) -> State:
     """The state of ``photos`` read again from disk (the window ``rows``/``cols`` of it), with neighbour
     pairs at distance ``d`` when given and the window is whole frames (a cut has no partners at its edge)."""
@@ -92,22 +113,7 @@ def reread(photos: list[Photo], shape: tuple[int, ...], rows: slice, cols: slice
     state: State | None = None
     frames: list[np.ndarray] = []
     for photo in photos:
-        path = fs_path(photo.path, photo.path_bytes)
-        try:
-            data = path.read_bytes()
-        except OSError as err:
-            raise WindowError(f"{photo.path}: cannot read it again ({err.strerror or err})") from err
-        if hashlib.sha256(data).hexdigest() != photo.hash:
-            raise WindowError(f"{photo.path}: changed on disk since it was ingested")
-        info = probe(path)
-        frame = np.empty(info.shape, info.dtype)
-        try:
-            decode_into(data, info, frame)
-        except DecodeError as err:
-            raise WindowError(f"{photo.path}: {err}") from err
-        if frame.shape != shape:
-            raise WindowError(f"{photo.path}: its pixel array is {frame.shape}, the group's {shape}")
-        frames.append(frame[rows, cols])
+        frames.append(read_frame(photo, shape)[rows, cols])
         if state is None:
             state = empty(frames[-1].shape, d if whole else None)
         if len(frames) == _REREAD_BATCH:

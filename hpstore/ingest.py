@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from . import periods, standouts, stats
+from . import dating, periods, standouts, stats
 from .catalog import DUPLICATE, FAILED, INGESTED, SKIPPED, Group
 from .errors import CatalogError, DecodeError, Interrupted, UnsupportedFormat
 from .exposure import exposure_class
@@ -67,6 +67,7 @@ class IngestReport:
     changed: int = 0
     seconds: float = 0.0
     groups: list[int] = field(default_factory=list)
+    reread: int = 0  # photos read again to date the defects found (``hpstore.dating``)
 
     def count(self, status: str) -> None:
         attr = {INGESTED: "ingested", DUPLICATE: "duplicates", FAILED: "failed", SKIPPED: "skipped"}[status]
@@ -80,6 +81,8 @@ class IngestReport:
         )
         if self.changed:
             text += f", changed since ingested {self.changed}"
+        if self.reread:
+            text += f", {self.reread} earlier photos read again to date defects"
         return text + f" in {self.seconds:.1f} s"
 
     def as_dict(self) -> dict[str, Any]:
@@ -486,6 +489,15 @@ def ingest(
                     group = store.catalog.get_group(group_id)
                     run.accumulate(group, members, pool)
                     run.report.groups.append(group_id)
+            if run.report.ingested and not run.stop.is_set():
+                run.emit(Event("phase", "dating the defects found"))
+                refined = dating.refine(
+                    store, run.report.groups, budget=dating.BUDGET, on_read=lambda: run.emit(Event("advance"))
+                )
+                run.report.reread = refined.photos
+                if refined.unreadable:
+                    text = f"{refined.unreadable} earlier photos could not be read again to date defects (moved, "
+                    run.emit(Event("notice", text + "changed or gone): the dates rest on the other photos"))
     run.report.seconds = time.monotonic() - started
     return run.report
 

@@ -188,6 +188,13 @@ class Catalog:
             with self.write() as s:
                 self._replace_files(s, rows)
 
+    def set_standouts(self, blobs: dict[int, bytes]) -> None:
+        """Replace the per-photo evidence of some files (by id) in one transaction."""
+        if blobs:
+            with self.write() as s:
+                for file_id, blob in blobs.items():
+                    s.execute(update(File).where(File.id == file_id).values(standouts=blob))
+
     def commit_group(self, group_id: int, n: int, generation: int, rows: Sequence[dict[str, Any]]) -> None:
         """Point a group at a new state generation and record its files, atomically."""
         with self.write() as s:
