@@ -83,16 +83,16 @@ def write_cases(
     return cases
 
 
-def ingest_all(root: Path, settings: Settings, *, order: str, seed: int) -> float:
+def ingest_all(root: Path, settings: Settings, *, order: str, seed: int) -> tuple[float, int]:
+    """Seconds taken, and photos read again to date defects."""
     started = time.monotonic()
     paths = sorted(str(p) for p in root.rglob("*") if p.is_file())
     if order == "time":
-        ingest([str(root)], settings)
+        reread = ingest([str(root)], settings).reread
     else:
         shuffled = [paths[i] for i in np.random.default_rng(seed).permutation(len(paths))]
-        for k in range(BATCHES):
-            ingest(shuffled[k::BATCHES], settings)
-    return time.monotonic() - started
+        reread = sum(ingest(shuffled[k::BATCHES], settings).reread for k in range(BATCHES))
+    return time.monotonic() - started, reread
 
 
 def dating(case: Case, ev: Evaluation) -> list[dict[str, Any]]:
@@ -177,8 +177,9 @@ def run(
         f"written in {time.monotonic() - started:.0f} s"
     )
     settings = load_settings(env={}, store=tmp / "store")
-    took = ingest_all(tmp / "photos", settings, order=order, seed=seed)
-    print(f"ingested in {'capture order' if order == 'time' else f'{BATCHES} shuffled batches'}: {took:.0f} s\n")
+    took, reread = ingest_all(tmp / "photos", settings, order=order, seed=seed)
+    how = "capture order" if order == "time" else f"{BATCHES} shuffled batches"
+    print(f"ingested in {how}: {took:.0f} s, {reread} photos read again to date defects\n")
     results: dict[str, Any] = {"mixes": {}, "healthy": [], "dating": [], "calibration": {}}
     records: list[dict[str, Any]] = []
     fails = 0

@@ -8,27 +8,22 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
-from hpstore import query as q
-from hpstore.analysis import KINDS, MIN_SCORE
-from hpstore.chart import plot_timeline
-from hpstore.check import check as run_check
-from hpstore.compact import compact as run_compact
-from hpstore.demo import run_demo
+from hpstore import Kind, Period, Source, Status
 from hpstore.errors import BadArgument, HpstoreError, Interrupted
-from hpstore.history import history as run_history
-from hpstore.history import parse_sensor
-from hpstore.history import timeline as run_timeline
-from hpstore.ingest import ingest as run_ingest
-from hpstore.settings import Settings, load_settings
+from hpstore.kinds import MIN_SCORE
 
-from .output import Format, print_rows
+from .output import Format, print_report, print_rows
 from .progress import IngestView
 from .quiet import third_party_output
 
+if TYPE_CHECKING:
+    from hpstore.api import Store
+
+# The library (numpy, zarr, SQLAlchemy) is imported inside the commands that use it: `--help` stays instant.
 app = typer.Typer(
     help="Find hot, stuck and dead sensor pixels in your photo archive, and keep the evidence in a store.",
     no_args_is_help=True,
@@ -42,11 +37,23 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Ctx:
-    settings_args: dict[str, Any]
+    store: Path | None
     debug: bool
 
-    def settings(self, **extra: Any) -> Settings:
-        return load_settings(**self.settings_args, **extra)
+
+def open_store(ctx: typer.Context, **options: Any) -> Store:
+    """The store ``--store`` names (else ``$HPSTORE_STORE``, else the per-user default)."""
+    import hpstore.api
+
+    return call(ctx, hpstore.api.open, ctx.obj.store, **options)
+
+
+def parsed(ctx: typer.Context, flag: str, parse: Callable[[str], T], text: str) -> T:
+    """An option's text parsed into its type; a bad value is a usage error that names the option."""
+    try:
+        return parse(text)
+    except BadArgument as err:
+        fail(f"{flag}: {err}", 2)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -96,8 +103,14 @@ def main(
     ] = False,
 ) -> None:
     """Find hot, stuck and dead sensor pixels in your photo archive, and keep the evidence in a store."""
-    ctx.obj = Ctx({"store": store}, debug)
+    ctx.obj = Ctx(store, debug)
     ctx.with_resource(third_party_output(debug))
+
+
+CAMERA_HELP = "Camera id, serial, or text of its make/model."
+FORMAT_HELP = "Output format: table (or text) for people, json or csv for scripts."
+SOURCE_HELP = "raw (CFA mosaic) or rgb (developed images)."
+FormatOption = Annotated[Format, typer.Option("--format", help=FORMAT_HELP)]
 
 
 @app.command()
@@ -109,17 +122,16 @@ def ingest(
     ],
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no per-file lines.")] = False,
     workers: Annotated[int | None, typer.Option(min=1, help="Decoder threads (default: CPUs).")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="Summary as text or json.")] = "text",
+    fmt: FormatOption = Format.text,
     wait: Annotated[
         bool,
         typer.Option("--wait/--no-wait", help="If another ingest is writing the store: wait for it, or refuse."),
     ] = True,
     period: Annotated[
-        str | None,
+        Period | None,
         typer.Option(
-            help="Calendar period of the states new photos go to: year, quarter or month (default: "
-            "$HPSTORE_PERIOD, else year). Finer periods answer --since/--until without re-reading photos "
-            "and cost one dense state per period.",
+            help="Calendar period of the states new photos go to (default: $HPSTORE_PERIOD, else year). Finer "
+            "periods answer --since/--until without re-reading photos and cost one dense state per period.",
             show_default=False,
         ),
     ] = None,
@@ -134,14 +146,12 @@ def ingest(
     One ingest writes a store at a time; a second one waits for it (--no-wait: refuses). Queries can run
     meanwhile and see the last committed state.
     """
-    if fmt not in ("text", "json"):
-        fail("--format must be text or json", 2)
-    settings = call(ctx, ctx.obj.settings, workers=workers, period=period)
-    with IngestView(quiet or fmt == "json") as view:
-        report = call(ctx, run_ingest, paths, settings, on_event=view, wait=wait)
-    if fmt == "json":
-        print(json.dumps({"store": str(settings.store), **report.as_dict()}, indent=2))
-    elif report.ingested == 0 and report.unchanged and not (report.failed or report.duplicates):
+    store = open_store(ctx, workers=workers, period=period)
+    with IngestView(quiet or not fmt.human) as view:
+        report = call(ctx, store.ingest, paths, on_event=view, wait=wait)
+    if print_report({"store": str(store.path), **report.to_dict()}, fmt):
+        return
+    if report.ingested == 0 and report.unchanged and not (report.failed or report.duplicates):
         print(f"nothing new to ingest ({report.unchanged} files already in the store)")
     else:
         print(report.summary)
@@ -170,20 +180,30 @@ SINCE_HELP = "Only photos captured from this date on: YYYY, YYYY-MM or YYYY-MM-D
 UNTIL_HELP = "Only photos captured up to this date, inclusive: YYYY, YYYY-MM or YYYY-MM-DD (2021 = end of 2021)."
 
 
+def _date(ctx: typer.Context, flag: str, text: str | None) -> str | None:
+    """A date option, checked here so that its error names the option; the library takes the text, which
+    (unlike a ``date``) can name a whole year or month."""
+    from hpstore.periods import parse_date
+
+    if text is not None:
+        parsed(ctx, flag, parse_date, text)
+    return text
+
+
 @app.command()
 def query(
     ctx: typer.Context,
-    camera: Annotated[str | None, typer.Option(help="Camera id, serial, or text of its make/model.")] = None,
-    source: Annotated[str | None, typer.Option(help="raw (CFA mosaic) or rgb (developed images).")] = None,
+    camera: Annotated[str | None, typer.Option(help=CAMERA_HELP)] = None,
+    source: Annotated[Source | None, typer.Option(help=SOURCE_HELP)] = None,
     top: Annotated[int, typer.Option(min=1, help="How many pixels to list.")] = 20,
     min_score: Annotated[float, typer.Option(help="Only pixels scoring at least this (robust z).")] = MIN_SCORE,
-    kind: Annotated[str | None, typer.Option(help=f"Only this class: {', '.join(KINDS)}.")] = None,
+    kind: Annotated[Kind | None, typer.Option(help="Only this class.")] = None,
     since: Annotated[str | None, typer.Option(help=SINCE_HELP, show_default=False)] = None,
     until: Annotated[str | None, typer.Option(help=UNTIL_HELP, show_default=False)] = None,
     min_confidence: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Only entries at least this likely to be real defects (0-1).")
     ] = 0.0,
-    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
+    fmt: FormatOption = Format.table,
 ) -> None:
     """Rank suspicious pixels, best first, one entry per defect, with its class and a confidence.
 
@@ -198,10 +218,11 @@ def query(
     it stood out. --since/--until rank as the photos captured in that window would (a window that cuts a
     store period re-reads that period's photos from disk).
     """
-    rows = call(
+    since, until = _date(ctx, "--since", since), _date(ctx, "--until", until)
+    store = open_store(ctx)
+    defects = call(
         ctx,
-        q.query,
-        ctx.obj.settings(),
+        store.query,
         camera=camera,
         source=source,
         top=top,
@@ -211,21 +232,28 @@ def query(
         until=until,
         min_confidence=min_confidence,
     )
-    print_rows(rows, QUERY_COLUMNS, fmt)
+    print_rows([d.to_dict() for d in defects], QUERY_COLUMNS, fmt)
+
+
+def _pixel(ctx: typer.Context, text: str) -> tuple[int, int]:
+    from hpstore.query import parse_pixel
+
+    return parsed(ctx, "--pixel", parse_pixel, text)
 
 
 @app.command()
 def show(
     ctx: typer.Context,
-    camera: Annotated[str, typer.Option(help="Camera id, serial, or text of its make/model.", show_default=False)],
+    camera: Annotated[str, typer.Option(help=CAMERA_HELP, show_default=False)],
     pixel: Annotated[str, typer.Option(help="ROW,COL of the stored array.", show_default=False)],
-    source: Annotated[str | None, typer.Option(help="raw or rgb (default: both).")] = None,
-    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
+    source: Annotated[Source | None, typer.Option(help="Only this source (default: both).")] = None,
+    fmt: FormatOption = Format.table,
 ) -> None:
     """Explain one pixel: its statistics next to its neighbourhood's, per source and channel, and why it
     got its class."""
-    rows = call(ctx, q.show, ctx.obj.settings(), camera=camera, pixel=pixel, source=source)
-    if fmt is not Format.table:
+    at = _pixel(ctx, pixel)
+    rows = call(ctx, open_store(ctx).show, camera, at, source=source)
+    if not fmt.human:
         print_rows(rows, ["camera", "source", "row", "col", "channel", "kind", "score", "n", "mean", "std"], fmt)
         return
     for r in rows:
@@ -265,11 +293,11 @@ HISTORY_COLUMNS = [
 @app.command()
 def history(
     ctx: typer.Context,
-    camera: Annotated[str, typer.Option(help="Camera id, serial, or text of its make/model.", show_default=False)],
+    camera: Annotated[str, typer.Option(help=CAMERA_HELP, show_default=False)],
     pixel: Annotated[str, typer.Option(help="ROW,COL of the stored array.", show_default=False)],
-    period: Annotated[str, typer.Option(help="year, quarter or month.")] = "month",
-    source: Annotated[str | None, typer.Option(help="raw or rgb (default: both).")] = None,
-    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
+    period: Annotated[Period, typer.Option(help="Calendar period to count by.")] = Period.MONTH,
+    source: Annotated[Source | None, typer.Option(help="Only this source (default: both).")] = None,
+    fmt: FormatOption = Format.table,
 ) -> None:
     """One pixel over time, per period: its photos, in how many it stood out from its neighbours and by
     how much (DN), and its mean and spread against its neighbourhood.
@@ -277,16 +305,19 @@ def history(
     The mean and spread come from the store's dense state, kept per year unless ingest used a finer
     --period; at finer periods only the per-photo evidence is shown.
     """
-    rows = call(ctx, run_history, ctx.obj.settings(), camera=camera, pixel=pixel, period=period, source=source)
+    at = _pixel(ctx, pixel)
+    rows = call(ctx, open_store(ctx).history, camera, at, period=period, source=source)
     print_rows(rows, HISTORY_COLUMNS, fmt)
 
 
 @app.command()
 def timeline(
     ctx: typer.Context,
-    camera: Annotated[str, typer.Option(help="Camera id, serial, or text of its make/model.", show_default=False)],
-    period: Annotated[str, typer.Option(help="year, quarter or month.")] = "year",
-    source: Annotated[str | None, typer.Option(help="raw or rgb (default: raw when there is any).")] = None,
+    camera: Annotated[str, typer.Option(help=CAMERA_HELP, show_default=False)],
+    period: Annotated[Period, typer.Option(help="Calendar period to count by.")] = Period.YEAR,
+    source: Annotated[
+        Source | None, typer.Option(help="Only this source (default: raw when there is any).")
+    ] = None,
     sensor_size: Annotated[
         str | None,
         typer.Option(
@@ -297,23 +328,20 @@ def timeline(
     top: Annotated[int, typer.Option(min=1, help="Most defects to date.")] = 500,
     min_score: Annotated[float, typer.Option(help="Only defects scoring at least this.")] = MIN_SCORE,
     plot: Annotated[Path | None, typer.Option(help="Also draw the timeline as a PNG chart here.")] = None,
-    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
+    fmt: FormatOption = Format.table,
 ) -> None:
     """How a camera's sensor ages: defects present per period by class, new defects per year, and new
     defects per year per megapixel and per mm² of sensor (size from EXIF, or --sensor-size)."""
-    sensor = call(ctx, parse_sensor, sensor_size)
+    from hpstore.history import parse_sensor
+
+    sensor = None if sensor_size is None else parsed(ctx, "--sensor-size", parse_sensor, sensor_size)
+    store = open_store(ctx)
     result = call(
-        ctx,
-        run_timeline,
-        ctx.obj.settings(),
-        camera=camera,
-        period=period,
-        source=source,
-        sensor_mm=sensor,
-        top=top,
-        min_score=min_score,
+        ctx, store.timeline, camera, period=period, source=source, sensor_mm=sensor, top=top, min_score=min_score
     )
     if plot is not None:
+        from hpstore.chart import plot_timeline
+
         call(ctx, plot_timeline, result, plot)
     if fmt is Format.json:
         print(json.dumps(result, indent=2))
@@ -321,7 +349,7 @@ def timeline(
     periods = result["periods"]
     table = [{**r, "by_class": ", ".join(f"{k} {v}" for k, v in sorted(r["by_class"].items()))} for r in periods]
     print_rows(table, ["period", "photos", "present", "new", "by_class"], fmt)
-    if fmt is Format.table:
+    if fmt.human:
         r, per_mm2 = result, result["new_per_year_per_mm2"]
         print(
             f"{r['camera']} {r['source']} {r['geometry']} ({r['megapixels']:.3g} MP): "
@@ -344,7 +372,7 @@ def compact(
     ],
     camera: Annotated[str | None, typer.Option(help="Only this camera (id, serial or make/model).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be merged; change nothing.")] = False,
-    fmt: Annotated[str, typer.Option("--format", help="Report as text or json.")] = "text",
+    fmt: FormatOption = Format.text,
 ) -> None:
     """Merge each camera's periods that end by --before into one, to bound the store's size.
 
@@ -352,9 +380,11 @@ def compact(
     one. After merging, first_seen/last_seen and the default ranking are unchanged; --since/--until inside
     the merged span re-read its photos from disk.
     """
-    report = call(ctx, run_compact, ctx.obj.settings(), before=before, camera=camera, dry_run=dry_run)
-    if fmt == "json":
-        print(json.dumps(report.as_dict(), indent=2))
+    from hpstore.periods import parse_date
+
+    when = parsed(ctx, "--before", parse_date, before)
+    report = call(ctx, open_store(ctx).compact, when, camera=camera, dry_run=dry_run)
+    if print_report(report.to_dict(), fmt):
         return
     for m in report.merged:
         periods = ", ".join(m["periods"])
@@ -367,36 +397,33 @@ def compact(
 
 
 @app.command()
-def cameras(
-    ctx: typer.Context,
-    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
-) -> None:
+def cameras(ctx: typer.Context, fmt: FormatOption = Format.table) -> None:
     """List cameras: id, make, model, serial, sources, geometries, photos and capture dates.
 
     Cameras are told apart by make, model and body serial (EXIF, DNG or the maker's MakerNote). A camera
     without a serial is a make and model: its note says that photos of several bodies would share it.
     """
-    rows = call(ctx, q.cameras, ctx.obj.settings())
+    found = call(ctx, open_store(ctx).cameras)
     columns = ["id", "make", "model", "serial", "sources", "geometries", "photos", "first_capture", "last_capture"]
-    print_rows(rows, columns, fmt)
-    if fmt is Format.table:
-        for row in rows:
-            if row["note"]:
-                print(f"note: camera {row['id']}: {row['note']}")
+    print_rows([c.to_dict() for c in found], columns, fmt)
+    if fmt.human:
+        for cam in found:
+            if cam.note:
+                print(f"note: camera {cam.id}: {cam.note}")
 
 
 @app.command()
 def files(
     ctx: typer.Context,
-    status: Annotated[str | None, typer.Option(help="Only ingested, duplicate, failed or skipped files.")] = None,
+    status: Annotated[Status | None, typer.Option(help="Only files of this status.")] = None,
     camera: Annotated[
         str | None, typer.Option(help="Only files of this camera (id, serial or make/model).")
     ] = None,
-    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
+    fmt: FormatOption = Format.table,
 ) -> None:
     """List every file the catalog knows, with its status and the reason for it."""
-    rows = call(ctx, q.files, ctx.obj.settings(), status=status, camera=camera)
-    print_rows(rows, ["path", "status", "reason", "camera", "source"], fmt)
+    found = call(ctx, open_store(ctx).files, status=status, camera=camera)
+    print_rows([f.to_dict() for f in found], ["path", "status", "reason", "camera", "source"], fmt)
 
 
 @app.command("check")
@@ -410,7 +437,7 @@ def check_store(
             "wrong camera to theirs, rebuilding the states concerned from the photos.",
         ),
     ] = False,
-    fmt: Annotated[str, typer.Option("--format", help="Report as text or json.")] = "text",
+    fmt: FormatOption = Format.text,
 ) -> None:
     """Verify the store: every state readable, frame counts equal to the catalog's, no leftovers, and every
     photo an older hpstore identified with the camera the current reader gives it (serials from MakerNotes,
@@ -418,10 +445,8 @@ def check_store(
 
     Exits 0 when the store is sound (after --repair, if it repaired everything), 1 otherwise.
     """
-    report = call(ctx, run_check, ctx.obj.settings(), repair=repair)
-    if fmt == "json":
-        print(json.dumps(report.as_dict(), indent=2))
-    else:
+    report = call(ctx, open_store(ctx).check, repair=repair)
+    if not print_report(report.to_dict(), fmt):
         for line in report.repaired:
             print(f"repaired: {line}")
         for line in report.problems:
@@ -443,13 +468,15 @@ def demo(
             help="Keep archive and store in this folder (default: a temporary folder, removed afterwards)."
         ),
     ] = None,
-    fmt: Annotated[Format, typer.Option("--format", help="Output format of the ranking.")] = Format.table,
+    fmt: FormatOption = Format.table,
 ) -> None:
     """Simulate a camera with planted defects, ingest its RAW+JPEG archive into a throw-away store, query it."""
-    with IngestView(quiet=fmt is not Format.table) as view:
+    from hpstore.demo import run_demo
+
+    with IngestView(quiet=not fmt.human) as view:
         result = call(ctx, run_demo, photos=photos, keep=keep, on_event=view)
     print_rows(result.rows, QUERY_COLUMNS, fmt)
-    if fmt is Format.table:
+    if fmt.human:
         print(result.summary)
 
 

@@ -11,9 +11,17 @@ from typing import Any
 
 
 class Format(enum.StrEnum):
+    """Every command's ``--format``: ``table`` and ``text`` are the same words for people, ``json`` and
+    ``csv`` are for scripts."""
+
     table = "table"
+    text = "text"
     json = "json"
     csv = "csv"
+
+    @property
+    def human(self) -> bool:
+        return self in (Format.table, Format.text)
 
 
 def _cell(value: Any) -> str:
@@ -43,3 +51,14 @@ def print_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: Form
     print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
     for line in cells:
         print("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
+
+
+def print_report(report: dict[str, Any], fmt: Format) -> bool:
+    """Print a command's report for scripts (JSON, or CSV: one row, lists joined by "; "); False for the
+    human formats, which the command prints itself."""
+    if fmt is Format.json:
+        print(json.dumps(report, indent=2, default=str))
+    elif fmt is Format.csv:
+        flat = {k: "; ".join(map(str, v)) if isinstance(v, list | tuple) else v for k, v in report.items()}
+        print_rows([flat], list(flat), fmt)
+    return not fmt.human

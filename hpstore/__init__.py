@@ -1,17 +1,52 @@
 """hpstore: find hot, stuck and dead sensor pixels in photo archives, and keep the evidence.
 
-The library behind the ``hpstore`` command; each command is one call::
+Use from Python (each method is one ``hpstore`` command)::
 
-    from hpstore.settings import load_settings
-    from hpstore.ingest import ingest
-    from hpstore.query import query
+    import hpstore
 
-    settings = load_settings(store="~/hpstore-store")
-    ingest(["~/Pictures/2024"], settings)
-    query(settings, top=20)
+    with hpstore.open("~/hpstore-store") as store:
+        store.ingest(["~/Pictures/2024"])
+        for camera in store.cameras():
+            print(camera.camera, camera.make, camera.model, camera.photos)
+        for defect in store.query(top=20, kind=hpstore.Kind.HOT):
+            print(defect.row, defect.col, defect.kind, defect.confidence, defect.first_seen)
 
-Modules: ``stats`` (mergeable statistics), ``decode``, ``ingest``, ``analysis`` and ``lines`` (ranking),
-``query`` (read side), ``check``, ``catalog`` (SQL), ``statestore`` (Zarr), ``simulator`` (test camera).
+The way of the data, and the package that holds each step: ``io`` (discover, identify, decode), ``stats``
+(mergeable statistics), ``ingest`` (the pipeline and the per-photo scan), ``store`` (Zarr state, catalog,
+lock), ``detect`` (ranking and classes), ``timeaxis`` (periods, dating, defects over a window), the
+commands (``query``, ``history``, ``check``, ``compact``) and ``testing`` (the camera simulator).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .errors import HpstoreError
+from .types import Camera, Defect, FileRecord, Kind, Period, Source, Status
+
+if TYPE_CHECKING:
+    from .api import Store, open
+
 __version__ = "0.1.0"
+__all__ = [
+    "Camera",
+    "Defect",
+    "FileRecord",
+    "HpstoreError",
+    "Kind",
+    "Period",
+    "Source",
+    "Status",
+    "Store",
+    "open",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # ``open`` and ``Store`` bring numpy, zarr and SQLAlchemy: loaded when first used, so that
+    # ``import hpstore`` (and ``hpstore --help``) stays instant.
+    if name in ("open", "Store"):
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'hpstore' has no attribute {name!r}")

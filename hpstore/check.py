@@ -35,7 +35,7 @@ class CheckReport:
     def ok(self) -> bool:
         return not self.problems
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
             "groups": self.groups,
@@ -119,7 +119,7 @@ def _check_garbage(store: Store, report: CheckReport, repair: bool) -> None:
         return
     what = ", ".join(f"g{gid}/v{gen}" for gid, gen in garbage)
     if not repair:
-        report.problems.append(f"leftovers of interrupted commits: {what} (remove with --repair)")
+        report.problems.append(f"leftovers of interrupted commits: {what} (a repairing check removes them)")
         return
     store.collect_garbage()
     report.repaired.append(f"removed leftovers of interrupted commits: {what}")

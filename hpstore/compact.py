@@ -37,7 +37,7 @@ class CompactReport:
     bytes_before: int = 0
     bytes_after: int = 0
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {"merged": self.merged, "bytes_before": self.bytes_before, "bytes_after": self.bytes_after}
 
 
@@ -56,9 +56,12 @@ def _mergeable(groups: list[Group], before: dt.datetime) -> list[Group]:
     return [g for _, g in sorted(out, key=lambda item: item[0])]
 
 
-def compact(settings: Settings, *, before: str, camera: str | None = None, dry_run: bool = False) -> CompactReport:
+def compact(
+    settings: Settings, *, before: str | dt.date, camera: str | None = None, dry_run: bool = False
+) -> CompactReport:
     """Merge, per camera, source, geometry and exposure class, the periods that end by ``before``."""
-    until = periods.parse_date(before)
+    until = periods.bound(before)
+    assert until is not None
     report = CompactReport()
     Store.require(settings)
     # A dry run only reads: no writer lock, no schema upgrade, no garbage collection.

@@ -37,8 +37,8 @@ from .store import Store
 
 SIGMAS = 3.0  # how far from its partners' median, in the photo's noise, a known defect shows
 MISSES = 3  # photos in a row that should show a defect clearly but do not: it was not there yet
-PER_DEFECT = 40  # photos read again for one defect, at most, per ingest
-BUDGET = 400  # photos read again per ingest, at most
+PER_DEFECT = 40  # photos looked at again for one defect, at most, per ingest
+BUDGET = 400  # photos read again per ingest, at most (or as many as the ingest read, if more)
 TOP = 20  # defects per family looked at: those a default query lists
 
 
@@ -77,7 +77,7 @@ def _refine_family(
     shape = (group.height, group.width, group.channels)
     _, d = geometry(group.source, group.pattern)
     evidence = {p.id: Standouts.unpack(p.standouts) for p in photos if p.standouts}
-    changed: dict[int, Standouts] = {}
+    dated = []
     for f in found:
         cand, seen = f.candidate, f.seen
         if cand.row is None or cand.col is None or seen is None or seen.first is None:
@@ -86,16 +86,54 @@ def _refine_family(
             cand.row, cand.col, shape, source=group.source, sign=-1 if cand.z_mean < 0 else 1,
             dark=cand.kind in DARK,
         )  # fmt: skip
-        before = [p for p in photos if p.capture_time is not None and p.capture_time < seen.first]
-        rate = _rate(photos, evidence, tgt)
-        limit = min(PER_DEFECT, budget - done.photos)
-        read = _walk(before[::-1], tgt, rate, evidence, changed, (shape, d, limit), on_read)
-        done.photos += read.photos
-        done.unreadable += read.unreadable
-        done.defects += read.defects > 0
-        if done.photos >= budget:
-            break
+        dated.append((tgt, seen.first))
+    reader = _Reader([tgt for tgt, _ in dated], shape, d, budget - done.photos, on_read)
+    changed: dict[int, Standouts] = {}
+    for i, (tgt, first) in enumerate(dated):
+        before = [p for p in photos if p.capture_time is not None and p.capture_time < first]
+        shown = _walk(before[::-1], tgt, _rate(photos, evidence, tgt), (evidence, changed), reader.at(i))
+        done.defects += shown > 0
+    done.photos += reader.photos
+    done.unreadable += reader.unreadable
     store.catalog.set_standouts({pid: s.pack() for pid, s in changed.items()})
+
+
+class _Reader:
+    """Photos read again, each at most once: one read gives the evidence at every target of the family."""
+
+    def __init__(
+        self,
+        targets: list[onset.Target],
+        shape: tuple[int, int, int],
+        d: int,
+        budget: int,
+        on_read: Callable[[], None],
+    ) -> None:
+        self.targets, self.shape, self.d, self.budget, self.on_read = targets, shape, d, budget, on_read
+        self.seen: dict[int, list[tuple[np.ndarray, float]] | None] = {}  # None: unreadable
+        self.photos = 0
+        self.unreadable = 0
+
+    def at(self, i: int) -> Callable[[Photo], tuple[np.ndarray, float] | None]:
+        """What a photo shows at target ``i``: (excess, local noise), or None (unreadable, or over budget)."""
+
+        def look(photo: Photo) -> tuple[np.ndarray, float] | None:
+            if photo.id not in self.seen:
+                if self.photos >= self.budget:
+                    return None
+                try:
+                    pixels = read_frame(photo, self.shape)
+                except WindowError:
+                    self.unreadable += 1
+                    self.seen[photo.id] = None
+                    return None
+                self.photos += 1
+                self.on_read()
+                self.seen[photo.id] = [_excess_at(pixels, t, self.d) for t in self.targets]
+            found = self.seen[photo.id]
+            return None if found is None else found[i]
+
+        return look
 
 
 def _rate(photos: Sequence[Photo], evidence: dict[int, Standouts], tgt: onset.Target) -> float | None:
@@ -119,19 +157,17 @@ def _walk(
     photos: Sequence[Photo],
     tgt: onset.Target,
     rate: float | None,
-    evidence: dict[int, Standouts],
-    changed: dict[int, Standouts],
-    frame: tuple[tuple[int, int, int], int, int],
-    on_read: Callable[[], None],
-) -> Refined:
-    """Photos latest first: read those that could show the target and hold no evidence of it yet, up to
-    ``limit`` of them (``frame``: the frames' shape, the partner distance ``d``, ``limit``)."""
-    shape, d, limit = frame
-    out = Refined()
-    misses = 0
+    stores: tuple[dict[int, Standouts], dict[int, Standouts]],
+    look: Callable[[Photo], tuple[np.ndarray, float] | None],
+) -> int:
+    """Photos latest first: look at those that could show the target and hold no evidence of it yet, at
+    most ``PER_DEFECT``, and add what each shows to its evidence (``stores``: as recorded, and changed
+    here). Returns how many showed it."""
+    evidence, changed = stores
+    shown_in = looked = misses = 0
     keys = set(tgt.index.tolist())
     for p in photos:
-        if out.photos >= limit or misses >= MISSES:
+        if looked >= PER_DEFECT or misses >= MISSES:
             break
         s = changed.get(p.id) or evidence.get(p.id)
         if s is None:
@@ -145,17 +181,14 @@ def _walk(
         if recorded:
             shown = any(e != 0 for e in recorded)
         else:
-            try:
-                pixels = read_frame(p, shape)
-            except WindowError:
-                out.unreadable += 1
+            found = look(p)
+            if found is None:
                 continue
-            out.photos += 1
-            on_read()
-            excess, noise = _excess_at(pixels, tgt, d)
+            looked += 1
+            excess, noise = found
             shown = bool(np.any(excess != 0))
             telling = expected >= 2 * SIGMAS * noise
-            out.defects += shown  # photos that showed it
+            shown_in += shown
             changed[p.id] = Standouts(
                 np.concatenate([s.index, tgt.index]),
                 np.concatenate([s.excess, excess]).astype(np.float32),
@@ -163,7 +196,7 @@ def _walk(
                 s.threshold,
             )
         misses = 0 if shown else misses + telling
-    return out
+    return shown_in
 
 
 def _excess_at(frame: np.ndarray, tgt: onset.Target, d: int) -> tuple[np.ndarray, float]:

@@ -67,7 +67,12 @@ def _dense(store: Store, family: list[Group], label: str, row: int, col: int) ->
 
 
 def history(
-    settings: Settings, *, camera: str, pixel: str, period: str = "month", source: str | None = None
+    settings: Settings,
+    *,
+    camera: str,
+    pixel: str | tuple[int, int],
+    period: str = "month",
+    source: str | None = None,
 ) -> list[dict[str, Any]]:
     """Per source and period: the pixel's photos, how often and how far it stood out, and (where the store's
     periods allow) its mean and spread against its neighbourhood."""
@@ -249,7 +254,7 @@ def parse_sensor(text: str | None) -> tuple[float, float] | None:
     try:
         width, height = (float(part) for part in text.lower().split("x"))
     except ValueError as err:
-        raise BadArgument(f"--sensor-size takes WIDTHxHEIGHT in mm, e.g. 23.5x15.6, not {text!r}") from err
+        raise BadArgument(f"a sensor size is WIDTHxHEIGHT in mm, e.g. 23.5x15.6, not {text!r}") from err
     if width <= 0 or height <= 0:
-        raise BadArgument("--sensor-size must be positive")
+        raise BadArgument("a sensor size must be positive")
     return width, height

@@ -85,7 +85,7 @@ class IngestReport:
             text += f", {self.reread} earlier photos read again to date defects"
         return text + f" in {self.seconds:.1f} s"
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "ingested": self.ingested,
             "duplicates": self.duplicates,
@@ -95,6 +95,7 @@ class IngestReport:
             "changed": self.changed,
             "seconds": round(self.seconds, 3),
             "groups": self.groups,
+            "reread": self.reread,
         }
 
 
@@ -492,7 +493,10 @@ def ingest(
             if run.report.ingested and not run.stop.is_set():
                 run.emit(Event("phase", "dating the defects found"))
                 refined = dating.refine(
-                    store, run.report.groups, budget=dating.BUDGET, on_read=lambda: run.emit(Event("advance"))
+                    store,
+                    run.report.groups,
+                    budget=max(dating.BUDGET, 2 * run.report.ingested),
+                    on_read=lambda: run.emit(Event("advance")),
                 )
                 run.report.reread = refined.photos
                 if refined.unreadable:

@@ -12,6 +12,7 @@ without a capture time; ``all`` holds groups made before periods existed (catalo
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from .errors import BadArgument
 
@@ -77,21 +78,37 @@ def labels_between(first: dt.datetime, last: dt.datetime, size: str) -> list[str
 
 
 def parse_date(text: str, *, end: bool = False) -> dt.datetime:
-    """``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD`` (optionally with a time) as a datetime.
+    """``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD`` (optionally with a time, ISO 8601) as a datetime.
 
     With ``end`` a date names its whole span: ``--until 2021`` means up to the end of 2021, exclusive bound
     returned."""
     text = text.strip()
     try:
-        if len(text) == 4:
+        if re.fullmatch(r"\d{4}", text):
             start = dt.datetime(int(text), 1, 1)
             return _add_months(start, 12) if end else start
-        if len(text) == 7:
+        if re.fullmatch(r"\d{4}-\d{2}", text):
             start = dt.datetime(int(text[:4]), int(text[5:7]), 1)
             return _add_months(start, 1) if end else start
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}([ T].*)?", text):
+            raise ValueError(text)
         when = dt.datetime.fromisoformat(text)
     except ValueError as err:
         raise BadArgument(f"not a date: {text!r} (use YYYY, YYYY-MM or YYYY-MM-DD)") from err
     if len(text) == 10 and end:
         return when + dt.timedelta(days=1)
     return when
+
+
+def bound(value: str | dt.date | None, *, end: bool = False) -> dt.datetime | None:
+    """A window's bound from text (:func:`parse_date`), a date or a datetime. With ``end``, a date or a
+    text date includes its whole span (the exclusive bound after it is returned); a datetime is exact."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return parse_date(value, end=end)
+    if isinstance(value, dt.datetime):
+        # Capture times are the camera's clock (naive); an aware bound is taken in this machine's zone.
+        return value if value.tzinfo is None else value.astimezone().replace(tzinfo=None)
+    start = dt.datetime(value.year, value.month, value.day)
+    return start + dt.timedelta(days=1) if end else start

@@ -60,13 +60,12 @@ def levels_of(group: Group) -> Levels:
     return Levels(0.0, float((1 << group.bits) - 1))
 
 
-def window_of(since: str | None, until: str | None) -> Window:
-    """The capture-date window of ``--since``/``--until`` (``--until 2021`` includes all of 2021)."""
-    window = Window(
-        periods.parse_date(since) if since else None, periods.parse_date(until, end=True) if until else None
-    )
+def window_of(since: str | dt.date | None, until: str | dt.date | None) -> Window:
+    """The capture-date window from ``since`` to ``until`` inclusive (``until="2021"`` or a ``date``
+    includes all of that year or day; see ``periods.bound``)."""
+    window = Window(periods.bound(since or None), periods.bound(until or None, end=True))
     if window.since and window.until and window.since >= window.until:
-        raise BadArgument(f"--since {since} is not before --until {until}")
+        raise BadArgument(f"since {since} is not before until {until}")
     return window
 
 
@@ -82,8 +81,8 @@ def query(
     top: int = 20,
     min_score: float = MIN_SCORE,
     kind: str | None = None,
-    since: str | None = None,
-    until: str | None = None,
+    since: str | dt.date | None = None,
+    until: str | dt.date | None = None,
     min_confidence: float = 0.0,
 ) -> list[dict[str, Any]]:
     """The ``top`` most suspicious pixels over the selected cameras and sources, best first; with
@@ -93,13 +92,13 @@ def query(
     a capture date are left out). Each point defect carries ``first_seen``/``last_seen``: the capture times
     of the first and last photo in which it stood out (see ``hpstore.onset``)."""
     if source is not None and source not in SOURCES:
-        raise BadArgument(f"--source must be one of {', '.join(SOURCES)}, not {source!r}")
+        raise BadArgument(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
     if kind is not None and kind not in KINDS:
-        raise BadArgument(f"--kind must be one of {', '.join(KINDS)}, not {kind!r}")
+        raise BadArgument(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
     if top < 1:
-        raise BadArgument("--top must be at least 1")
+        raise BadArgument("top must be at least 1")
     if not 0.0 <= min_confidence <= 1.0:
-        raise BadArgument(f"--min-confidence must lie in 0..1, not {min_confidence}")
+        raise BadArgument(f"min_confidence must lie in 0..1, not {min_confidence}")
     window = window_of(since, until)
     with Store(settings, create=False) as store:
         cameras = {c.id: c for c in select_cameras(store.catalog.cameras(), camera)}
@@ -191,7 +190,7 @@ def _identity_note(camera: Camera) -> str | None:
 def files(settings: Settings, *, status: str | None = None, camera: str | None = None) -> list[dict[str, Any]]:
     """Every file the catalog knows (optionally one status or camera), with what became of it."""
     if status is not None and status not in STATUSES:
-        raise BadArgument(f"--status must be one of {', '.join(STATUSES)}, not {status!r}")
+        raise BadArgument(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
     with Store(settings, create=False) as store:
         cams = {c.id: c for c in store.catalog.cameras()}
         chosen = None if camera is None else [c.id for c in select_cameras(list(cams.values()), camera)]
@@ -214,14 +213,14 @@ def files(settings: Settings, *, status: str | None = None, camera: str | None =
     ]
 
 
-def parse_pixel(text: str) -> tuple[int, int]:
-    """``"ROW,COL"`` -> (row, col)."""
+def parse_pixel(text: str | tuple[int, int]) -> tuple[int, int]:
+    """``"ROW,COL"`` or ``(row, col)`` -> (row, col), checked."""
     try:
-        row, col = (int(part) for part in text.split(","))
-    except ValueError as err:
-        raise BadArgument(f"--pixel takes ROW,COL (two whole numbers), not {text!r}") from err
+        row, col = (int(part) for part in (text.split(",") if isinstance(text, str) else text))
+    except (TypeError, ValueError) as err:
+        raise BadArgument(f"a pixel is ROW,COL (two whole numbers), not {text!r}") from err
     if row < 0 or col < 0:
-        raise BadArgument("--pixel coordinates start at 0")
+        raise BadArgument("pixel coordinates start at 0")
     return row, col
 
 
@@ -230,7 +229,7 @@ def one_camera(store: Store, selector: str) -> Camera:
     found = select_cameras(store.catalog.cameras(), selector)
     if len(found) > 1:
         names = ", ".join(camera_label(c) for c in found)
-        raise BadArgument(f"--camera {selector!r} matches {len(found)} cameras ({names}): give a serial or id")
+        raise BadArgument(f"camera {selector!r} matches {len(found)} cameras ({names}): give a serial or id")
     return found[0]
 
 
@@ -247,7 +246,9 @@ def _window(index: int, size: int, span: int) -> slice:
     return slice(max(0, (tile - 1) * span), min(size, (tile + 2) * span))
 
 
-def show(settings: Settings, *, camera: str, pixel: str, source: str | None = None) -> list[dict[str, Any]]:
+def show(
+    settings: Settings, *, camera: str, pixel: str | tuple[int, int], source: str | None = None
+) -> list[dict[str, Any]]:
     """Explain one pixel of one camera: per source and channel, its statistics next to its neighbourhood's,
     its class and why."""
     row, col = parse_pixel(pixel)

@@ -18,7 +18,8 @@ Environment variables (all optional):
     periods answer ``--since``/``--until`` at more dates without re-reading photos, and cost one dense state
     per period (see ``hpstore.periods``).
 ``HPSTORE_COMMIT_SECONDS``
-    Commit state and catalog at least this often during a long ingest (default 60).
+    Commit state and catalog at least this often during a long ingest, in seconds (default 60; 0 commits
+    after every batch).
 """
 
 from __future__ import annotations
@@ -81,17 +82,29 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as err:
+        raise BadArgument(f"{name}={raw!r} is not a number (seconds)") from err
+    if not 0 <= value < float("inf"):  # 0: commit after every batch
+        raise BadArgument(f"{name}={raw!r} must be 0 seconds or more")
+    return value
+
+
 def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
     """Build settings from the environment, then apply explicit overrides (e.g. from CLI options)."""
     env = os.environ if env is None else env
     store = Path(env["HPSTORE_STORE"]) if env.get("HPSTORE_STORE") else default_store()
-    seconds = env.get("HPSTORE_COMMIT_SECONDS")
     settings = Settings(
         store=store,
         catalog_url=env.get("HPSTORE_CATALOG") or None,
         workers=_int(env, "HPSTORE_WORKERS", max(1, os.cpu_count() or 1)),
         batch_mb=_int(env, "HPSTORE_BATCH_MB", 1536),
-        commit_seconds=float(seconds) if seconds else 60.0,
+        commit_seconds=_seconds(env, "HPSTORE_COMMIT_SECONDS", 60.0),
         max_batch_frames=_int(env, "HPSTORE_BATCH_FRAMES", 16),
         period=periods.check_size(env.get("HPSTORE_PERIOD") or "year"),
     )

@@ -28,7 +28,7 @@ class Store:
         """Refuse a store that does not exist yet (for commands that must not create one)."""
         root = settings.store
         if not (root / "state.zarr").exists() and settings.catalog_url is None:
-            raise StoreError(f"no hpstore store at {root} (run `hpstore ingest PATH` first, or pass --store)")
+            raise StoreError(f"no hpstore store at {root} (ingest photos into it first, or name another store)")
 
     @staticmethod
     def prepare(settings: Settings) -> None:

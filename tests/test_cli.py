@@ -75,7 +75,18 @@ def test_store_from_environment_and_errors_without_traceback(archive: Archive, t
     bad = _run("--store", str(tmp_path / "envstore"), "query", "--camera", "Leica")
     assert bad.exit_code == 1 and "no camera matches" in bad.stderr
     wrong = _run("--store", str(tmp_path / "envstore"), "files", "--status", "eaten")
-    assert wrong.exit_code == 2 and "--status must be one of" in wrong.stderr
+    assert wrong.exit_code == 2 and "'eaten' is not one of" in wrong.stderr and "'skipped'" in wrong.stderr
+    store = str(tmp_path / "envstore")
+    for args in (["check", "--format", "yaml"], ["query", "--format", "yaml"], ["ingest", "--format", "xml", "."]):
+        bad_format = _run("--store", store, *args)
+        assert bad_format.exit_code == 2 and f"'{args[2]}' is not one of" in bad_format.stderr, args
+    bad_date = _run("--store", store, "query", "--since", "2021x07")
+    assert bad_date.exit_code == 2 and "--since: not a date: '2021x07'" in bad_date.stderr
+    bad_pixel = _run("--store", store, "show", "--camera", "1", "--pixel", "3;4")
+    assert bad_pixel.exit_code == 2 and "--pixel: a pixel is ROW,COL" in bad_pixel.stderr
+    for value, why in (("abc", "is not a number"), ("-5", "must be 0 seconds or more")):
+        slow = _run("--store", store, "ingest", ".", env={**env, "HPSTORE_COMMIT_SECONDS": value})
+        assert slow.exit_code == 2 and f"HPSTORE_COMMIT_SECONDS={value!r} {why}" in slow.stderr, slow.stderr
 
 
 def test_installed_console_script_runs_demo_from_another_directory(tmp_path: Path) -> None:

@@ -74,7 +74,7 @@ def test_found_defects_are_dated_from_photos_read_again(night, tmp_path: Path, m
         again = dating.refine(store, [g.id for g in store.catalog.groups()])
     assert again.photos == 0
 
-    monkeypatch.setattr(dating, "BUDGET", 0)  # without reading photos again
+    monkeypatch.setattr(dating, "PER_DEFECT", 0)  # without reading photos again
     plain = make_settings(tmp_path / "plain")
     assert all(ingest([paths[i] for i in order[k::3]], plain).reread == 0 for k in range(3))
     assert _right(plain, archive, planted)[0] < right  # measured: 6 of 9 without, 9 of 9 with

@@ -105,7 +105,7 @@ def test_kind_filter_lists_only_that_class(archive: Archive, ingested: Settings)
     assert rows and {r["kind"] for r in rows} == {"dead"}
     planted = {(d.row, d.col) for d in archive.defects if d.kind == "dead"}
     assert planted <= {(r["row"], r["col"]) for r in rows}
-    with pytest.raises(BadArgument, match="--kind"):
+    with pytest.raises(BadArgument, match="kind must be one of hot, warm"):
         query(ingested, kind="purple")
 
 

@@ -1,0 +1,240 @@
+"""The Python API: one object per store, one method per command, typed arguments and results.
+
+>>> import hpstore
+>>> with hpstore.open("~/hpstore-store") as store:  # doctest: +SKIP
+...     report = store.ingest(["~/Pictures/2024"])
+...     for defect in store.query(top=20, kind=hpstore.Kind.HOT):
+...         print(defect.camera, defect.row, defect.col, defect.confidence)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from . import check as _check
+from . import compact as _compact
+from . import history as _history
+from . import query as _query
+from .compact import CompactReport
+from .ingest import Event, IngestReport
+from .ingest import ingest as _ingest
+from .kinds import MIN_SCORE
+from .settings import Settings, load_settings
+from .types import Camera, Defect, FileRecord, Kind, Period, Source, Status
+
+CameraRef = str | int | Camera
+Pixel = tuple[int, int]
+
+
+def open(  # the name sqlite-utils and zarr give the same thing
+    store: str | os.PathLike[str] | None = None,
+    *,
+    catalog: str | None = None,
+    workers: int | None = None,
+    period: Period | str | None = None,
+) -> Store:
+    """Open a store (created by its first ingest).
+
+    Parameters
+    ----------
+    store
+        The store's directory (``~`` is expanded). Default: ``$HPSTORE_STORE``, else ``hpstore/store`` in
+        the user's data directory.
+    catalog
+        SQLAlchemy URL of a shared catalog (e.g. ``postgresql://...``). Default: ``$HPSTORE_CATALOG``, else
+        the SQLite file ``catalog.sqlite`` in the store.
+    workers
+        Decoder threads for ingests (default: ``$HPSTORE_WORKERS``, else the number of CPUs).
+    period
+        Calendar period of the states new photos go to (default: ``$HPSTORE_PERIOD``, else year).
+
+    Returns
+    -------
+    Store
+        Use it in a ``with`` block, or call :meth:`Store.close`.
+    """
+    overrides: dict[str, Any] = {"store": os.fspath(store) if store is not None else None}
+    overrides.update(catalog_url=catalog, workers=workers, period=None if period is None else str(period))
+    return Store(load_settings(**overrides))
+
+
+def _camera(ref: CameraRef | None) -> str | None:
+    if isinstance(ref, Camera):
+        return str(ref.id)
+    return None if ref is None else str(ref)
+
+
+class Store:
+    """A store: the Zarr state of every camera and the catalog of the files ingested.
+
+    Each method is one ``hpstore`` command; the records it returns have ``to_dict()``, which gives the
+    JSON fields the command prints. A camera is named by a :class:`Camera`, its catalog id, its body
+    serial, or text found in its make and model.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @property
+    def path(self) -> os.PathLike[str]:
+        """The store's directory."""
+        return self.settings.store
+
+    def __repr__(self) -> str:
+        return f"hpstore.Store({str(self.settings.store)!r})"
+
+    def close(self) -> None:
+        """Nothing stays open between calls; kept so that a store can be used like a file."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def ingest(
+        self,
+        paths: Iterable[str | os.PathLike[str]],
+        *,
+        wait: bool = True,
+        on_event: Callable[[Event], None] | None = None,
+    ) -> IngestReport:
+        """Add photos to the store; files already in the catalog are passed over.
+
+        Parameters
+        ----------
+        paths
+            Files, folders (walked recursively) and glob patterns; ``~`` is expanded.
+        wait
+            If another ingest is writing the store: wait for it (default), or raise ``StoreBusy``.
+        on_event
+            Called with each progress :class:`~hpstore.ingest.Event` (phases, files done, problems).
+
+        Returns
+        -------
+        IngestReport
+            Counts of the files ingested, duplicate, failed, skipped and already there.
+        """
+        return _ingest([os.fspath(p) for p in paths], self.settings, on_event=on_event, wait=wait)
+
+    def cameras(self) -> list[Camera]:
+        """Every camera with photos in the store."""
+        return [Camera.from_dict(row) for row in _query.cameras(self.settings)]
+
+    def query(
+        self,
+        *,
+        top: int = 20,
+        camera: CameraRef | None = None,
+        source: Source | str | None = None,
+        kind: Kind | str | None = None,
+        min_score: float = MIN_SCORE,
+        min_confidence: float = 0.0,
+        since: dt.date | str | None = None,
+        until: dt.date | str | None = None,
+    ) -> list[Defect]:
+        """The defects found, best first.
+
+        Parameters
+        ----------
+        top
+            How many entries, at most.
+        camera, source, kind
+            Only this camera, source or class.
+        min_score
+            Only entries scoring at least this (a robust z; the default keeps a healthy camera's list
+            almost empty).
+        min_confidence
+            Only entries at least this likely to be real defects (0-1).
+        since, until
+            Rank as the photos captured in this window would; both ends included (a ``date`` includes its
+            whole day, the text ``"2021"`` its whole year).
+
+        Returns
+        -------
+        list of Defect
+        """
+        rows = _query.query(
+            self.settings,
+            camera=_camera(camera),
+            source=None if source is None else str(source),
+            top=top,
+            min_score=min_score,
+            kind=None if kind is None else str(kind),
+            since=since,
+            until=until,
+            min_confidence=min_confidence,
+        )
+        return [Defect.from_dict(row) for row in rows]
+
+    def show(self, camera: CameraRef, pixel: Pixel, *, source: Source | str | None = None) -> list[dict[str, Any]]:
+        """Why one pixel is (or is not) a defect: per source and channel, its statistics next to its
+        neighbourhood's, its class, first and last sighting, and the reason in words (``why``)."""
+        label = _camera(camera)
+        assert label is not None
+        return _query.show(
+            self.settings, camera=label, pixel=pixel, source=None if source is None else str(source)
+        )
+
+    def history(
+        self,
+        camera: CameraRef,
+        pixel: Pixel,
+        *,
+        period: Period | str = Period.MONTH,
+        source: Source | str | None = None,
+    ) -> list[dict[str, Any]]:
+        """One pixel through time: per source and period, its photos and how often and far it stood out."""
+        label = _camera(camera)
+        assert label is not None
+        return _history.history(
+            self.settings,
+            camera=label,
+            pixel=pixel,
+            period=str(period),
+            source=None if source is None else str(source),
+        )
+
+    def timeline(
+        self,
+        camera: CameraRef,
+        *,
+        period: Period | str = Period.YEAR,
+        source: Source | str | None = None,
+        sensor_mm: tuple[float, float] | None = None,
+        top: int = 500,
+        min_score: float = MIN_SCORE,
+    ) -> dict[str, Any]:
+        """A sensor's ageing: defects present and new per period by class, and new defects per year per
+        megapixel (and per mm², from ``sensor_mm`` or EXIF), over its ``top`` defects scoring at least
+        ``min_score``."""
+        label = _camera(camera)
+        assert label is not None
+        src = None if source is None else str(source)
+        return _history.timeline(
+            self.settings,
+            camera=label,
+            period=str(period),
+            source=src,
+            sensor_mm=sensor_mm,
+            top=top,
+            min_score=min_score,
+        )
+
+    def files(self, *, status: Status | str | None = None, camera: CameraRef | None = None) -> list[FileRecord]:
+        """Every file the catalog knows (optionally of one status or camera), with what became of it."""
+        rows = _query.files(self.settings, status=None if status is None else str(status), camera=_camera(camera))
+        return [FileRecord.from_dict(row) for row in rows]
+
+    def compact(
+        self, before: dt.date | str, *, camera: CameraRef | None = None, dry_run: bool = False
+    ) -> CompactReport:
+        """Merge the periods that end by ``before`` (per camera, source, size and exposure class)."""
+        return _compact.compact(self.settings, before=before, camera=_camera(camera), dry_run=dry_run)
+
+    def check(self, *, repair: bool = False) -> _check.CheckReport:
+        """Check the state against the catalog and every photo's camera; ``repair`` fixes what it can."""
+        return _check.check(self.settings, repair=repair)
