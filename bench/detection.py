@@ -1,6 +1,6 @@
 """Detection quality of hpstore against planted defects, and against rawpy.enhance.find_bad_pixels (issue 4).
 
-For each evaluation camera of ``hpstore.evaluation`` (three sensors, different CFA layouts) it writes an
+For each evaluation camera of ``hpstore.testing.evaluation`` (three sensors, different CFA layouts) it writes an
 archive of RAW+JPEG shots with graded planted defects and the usual traps (saturated highlights, starry
 skies, a daylight burst with static edges, a star burst on a tracking mount, dark frames), ingests it into
 a fresh store, and scores ``hpstore query --top 20`` per source:
@@ -41,10 +41,10 @@ from typing import Any
 
 from real_life import DEFAULT_SCENES, run
 
-from hpstore.evaluation import EVAL_CAMERAS, MIXES, Evaluation, Planted, evaluate, write_eval_archive
-from hpstore.ingest import ingest
-from hpstore.query import query
+from hpstore.commands.query import query
+from hpstore.ingest.pipeline import ingest
 from hpstore.settings import load_settings
+from hpstore.testing.evaluation import EVAL_CAMERAS, MIXES, Evaluation, Planted, evaluate, write_eval_archive
 
 TARGETS = {"raw": (1.0, 2), "rgb": (0.9, 4)}  # share of strong+medium found, most non-defects in the top 20
 MIN_CLASS_RIGHT = 0.9

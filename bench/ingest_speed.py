@@ -1,6 +1,6 @@
 """Ingest speed of hpstore, as ratios against baselines measured in the same run (issue 2).
 
-What it measures, on 24 MP JPEGs (6000 x 4000 RGB; ``--content sim``: scenes of ``hpstore.simulator``,
+What it measures, on 24 MP JPEGs (6000 x 4000 RGB; ``--content sim``: scenes of ``hpstore.testing.simulator``,
 ``--content textured``: detailed frames that decode as slowly as camera JPEGs; cached between runs):
 
 1. ingest throughput against (a) plain decoding of the same, page-cache-warm files with the same number
@@ -44,12 +44,12 @@ import simplejpeg
 from PIL import Image
 
 from hpstore import stats
-from hpstore.family import families, family_state
-from hpstore.ingest import Event, ingest, ring_size
+from hpstore.ingest.pipeline import Event, ingest, ring_size
 from hpstore.settings import Settings, load_settings
-from hpstore.simulator import CameraSpec, plant_defects, write_archive
-from hpstore.statestore import StateStore
-from hpstore.store import Store
+from hpstore.store.state import LocalStateStore
+from hpstore.store.storage import Storage
+from hpstore.testing.simulator import CameraSpec, plant_defects, write_archive
+from hpstore.timeaxis.families import families, family_state
 
 HEIGHT, WIDTH = 4000, 6000  # 24 MP, landscape (row, col)
 SMALL = (400, 600)  # frames of the exactness check
@@ -88,7 +88,7 @@ class Row:
 def archive(cache: Path, content: str, shots: int, unique: int = 32) -> list[Path]:
     """``shots`` distinct 24 MP JPEGs of one camera, from the cache (generated there when missing).
 
-    ``sim``: scenes of ``hpstore.simulator`` (smooth, 1-3 MB files that decode fast); ``textured``: this
+    ``sim``: scenes of ``hpstore.testing.simulator`` (smooth, 1-3 MB files that decode fast); ``textured``: this
     script's photo-like frames with fine detail, 6-9 MB files that cost the decoder what camera JPEGs do.
     Only ``unique`` frames are rendered; the others are copies with a JPEG comment segment of their own:
     the same decoding work, but new content to hpstore (another hash), as a real archive would be.
@@ -225,13 +225,13 @@ def warm_up_jit(folder: Path, workers: int) -> None:
 
 
 def batch_frames(settings: Settings) -> int:
-    """Frames folded at once for 24 MP RGB, as ``hpstore.ingest`` computes it."""
+    """Frames folded at once for 24 MP RGB, as ``hpstore.ingest.pipeline`` computes it."""
     return ring_size(HEIGHT * WIDTH * 3, settings)[1]
 
 
 def stored_state(settings: Settings, group_id: int) -> tuple[stats.State, int]:
     """The committed state of a group and its generation (= commits made, in a fresh store)."""
-    with Store(settings, create=False) as store:
+    with Storage(settings, create=False) as store:
         group = store.catalog.get_group(group_id)
         return store.state.read(group.id, group.generation, group.n), group.generation
 
@@ -273,7 +273,7 @@ def best_of(action: Callable[[], object], cleanup: Callable[[], object], repeat:
 def state_write_seconds(state: stats.State, folder: Path) -> float:
     """Seconds of ``StateStore.write`` (which flushes its files to disk before returning)."""
     path = folder / "state.zarr"
-    return best_of(lambda: StateStore(path).write(1, 1, state), lambda: shutil.rmtree(path))
+    return best_of(lambda: LocalStateStore(path).write(1, 1, state), lambda: shutil.rmtree(path))
 
 
 def raw_write_seconds(state: stats.State, folder: Path) -> float:
@@ -342,7 +342,7 @@ def exactness(folder: Path, shots: int, workers: int) -> tuple[float, float]:
     settings = settings_for(folder / "store", workers, None, max_batch_frames=5)
     ingest([str(f) for f in files[: shots // 2 + 1]], settings)
     ingest([str(folder / "frames")], settings)
-    with Store(settings, create=False) as store:
+    with Storage(settings, create=False) as store:
         (family,) = families(store.catalog.groups())  # one camera and geometry; exposure classes merged
         found = family_state(store, family)
         assert found is not None

@@ -2,7 +2,7 @@
 
 Scenes are crops of real photographs (``--scenes``, default: the real camera files of ``tests/data/real``),
 JPEGs are developed from the DNGs by LibRaw as a raw converter does, and cameras have habits: ``mixed``,
-mostly ``daylight``, mostly ``night``, mostly ``darks`` (``hpstore.evaluation.MIXES``). Per habit, the
+mostly ``daylight``, mostly ``night``, mostly ``darks`` (``hpstore.testing.evaluation.MIXES``). Per habit, the
 three evaluation cameras with planted defects and three defect-free cameras of other sizes and photo counts
 go into one store, ingested in shuffled batches (``--order time`` for capture order). Measured:
 
@@ -12,7 +12,7 @@ go into one store, ingested in shuffled batches (``--order time`` for capture or
 - calibration: reported entries by confidence against the truth (defective cameras' top 40, every entry of
   the defect-free ones);
 - dating: ``first_seen`` of found strong and medium point defects against the first photo that shows them
-  (``hpstore.evaluation.showing``): right when on that photo's day or at most 3 photos later.
+  (``hpstore.testing.evaluation.showing``): right when on that photo's day or at most 3 photos later.
 """
 
 from __future__ import annotations
@@ -26,12 +26,20 @@ from typing import Any
 
 import numpy as np
 
-from hpstore import natural
-from hpstore.evaluation import EVAL_CAMERAS, MIXES, Evaluation, Planted, evaluate, showing, write_eval_archive
-from hpstore.ingest import ingest
-from hpstore.query import query
+from hpstore.commands.query import query
+from hpstore.ingest.pipeline import ingest
 from hpstore.settings import Settings, load_settings
-from hpstore.simulator import Archive, CameraSpec
+from hpstore.testing import natural
+from hpstore.testing.evaluation import (
+    EVAL_CAMERAS,
+    MIXES,
+    Evaluation,
+    Planted,
+    evaluate,
+    showing,
+    write_eval_archive,
+)
+from hpstore.testing.simulator import Archive, CameraSpec
 
 DEFAULT_SCENES = Path(__file__).resolve().parent.parent / "tests" / "data" / "real"
 HEALTHY = ((240, 320, 12), (300, 400, 60), (480, 640, 150))  # defect-free cameras: height, width, photos

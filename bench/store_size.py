@@ -1,6 +1,6 @@
 """Store size per period (issue 5): what the time axis costs on disk, and what a 10-year 24 MP camera needs.
 
-A simulated camera life (``hpstore.lifetime``: photos in sessions over several years, defects appearing at
+A simulated camera life (``hpstore.testing.lifetime``: photos in sessions over several years, defects appearing at
 known dates) is ingested three times, into stores whose periods are years, quarters and months. For each it
 prints the state bytes per period and exposure class, bytes per photosite per period (Zarr chunks as
 written: float64 mean and M2, blosc lz4 + bit shuffle), catalog bytes per photo (the per-photo standouts and
@@ -23,13 +23,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from hpstore.compact import compact, state_bytes
-from hpstore.ingest import ingest
-from hpstore.lifetime import LIFE_CAMERA, onset_error, write_life
-from hpstore.query import query
+from hpstore.commands.compact import compact, state_bytes
+from hpstore.commands.query import query
+from hpstore.ingest.pipeline import ingest
 from hpstore.settings import load_settings
-from hpstore.simulator import CameraSpec
-from hpstore.store import Store
+from hpstore.store.storage import Storage
+from hpstore.testing.lifetime import LIFE_CAMERA, onset_error, write_life
+from hpstore.testing.simulator import CameraSpec
 
 TARGET_PHOTOSITES = 24e6
 TARGET_YEARS = 10
@@ -53,7 +53,7 @@ def measure(photos: list[str], store: Path, period: str) -> dict[str, float]:
     for part in (photos[: len(photos) // 2], photos[len(photos) // 2 :]):
         ingest(part, settings)
     seconds = time.monotonic() - started
-    with Store(settings, create=False) as st:
+    with Storage(settings, create=False) as st:
         groups = [g for g in st.catalog.groups() if g.n > 0]
     samples = groups[0].height * groups[0].width * groups[0].channels
     state = state_bytes(settings)

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 import typer
 
 from hpstore import Kind, Period, Source, Status
+from hpstore.detect.classes import MIN_SCORE
 from hpstore.errors import BadArgument, HpstoreError, Interrupted
-from hpstore.kinds import MIN_SCORE
 
 from .output import Format, print_report, print_rows
 from .progress import IngestView
@@ -183,7 +183,7 @@ UNTIL_HELP = "Only photos captured up to this date, inclusive: YYYY, YYYY-MM or 
 def _date(ctx: typer.Context, flag: str, text: str | None) -> str | None:
     """A date option, checked here so that its error names the option; the library takes the text, which
     (unlike a ``date``) can name a whole year or month."""
-    from hpstore.periods import parse_date
+    from hpstore.timeaxis.periods import parse_date
 
     if text is not None:
         parsed(ctx, flag, parse_date, text)
@@ -236,7 +236,7 @@ def query(
 
 
 def _pixel(ctx: typer.Context, text: str) -> tuple[int, int]:
-    from hpstore.query import parse_pixel
+    from hpstore.commands.choose import parse_pixel
 
     return parsed(ctx, "--pixel", parse_pixel, text)
 
@@ -332,7 +332,7 @@ def timeline(
 ) -> None:
     """How a camera's sensor ages: defects present per period by class, new defects per year, and new
     defects per year per megapixel and per mm² of sensor (size from EXIF, or --sensor-size)."""
-    from hpstore.history import parse_sensor
+    from hpstore.commands.history import parse_sensor
 
     sensor = None if sensor_size is None else parsed(ctx, "--sensor-size", parse_sensor, sensor_size)
     store = open_store(ctx)
@@ -340,7 +340,7 @@ def timeline(
         ctx, store.timeline, camera, period=period, source=source, sensor_mm=sensor, top=top, min_score=min_score
     )
     if plot is not None:
-        from hpstore.chart import plot_timeline
+        from hpstore.commands.chart import plot_timeline
 
         call(ctx, plot_timeline, result, plot)
     if fmt is Format.json:
@@ -380,7 +380,7 @@ def compact(
     one. After merging, first_seen/last_seen and the default ranking are unchanged; --since/--until inside
     the merged span re-read its photos from disk.
     """
-    from hpstore.periods import parse_date
+    from hpstore.timeaxis.periods import parse_date
 
     when = parsed(ctx, "--before", parse_date, before)
     report = call(ctx, open_store(ctx).compact, when, camera=camera, dry_run=dry_run)
@@ -471,7 +471,7 @@ def demo(
     fmt: FormatOption = Format.table,
 ) -> None:
     """Simulate a camera with planted defects, ingest its RAW+JPEG archive into a throw-away store, query it."""
-    from hpstore.demo import run_demo
+    from hpstore.commands.demo import run_demo
 
     with IngestView(quiet=not fmt.human) as view:
         result = call(ctx, run_demo, photos=photos, keep=keep, on_event=view)

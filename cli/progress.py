@@ -18,7 +18,7 @@ from rich.progress import (
 )
 
 if TYPE_CHECKING:
-    from hpstore.ingest import Event
+    from hpstore.ingest.pipeline import Event
 
 
 class IngestView:

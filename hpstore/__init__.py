@@ -21,11 +21,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import HpstoreError
-from .types import Camera, Defect, FileRecord, Kind, Period, Source, Status
+from hpstore.errors import HpstoreError
+from hpstore.types import Camera, Defect, FileRecord, Kind, Period, Source, Status
 
 if TYPE_CHECKING:
-    from .api import Store, open
+    from hpstore.api import Store, open
 
 __version__ = "0.1.0"
 __all__ = [
@@ -46,7 +46,7 @@ def __getattr__(name: str) -> Any:
     # ``open`` and ``Store`` bring numpy, zarr and SQLAlchemy: loaded when first used, so that
     # ``import hpstore`` (and ``hpstore --help``) stays instant.
     if name in ("open", "Store"):
-        from . import api
+        from hpstore import api
 
         return getattr(api, name)
     raise AttributeError(f"module 'hpstore' has no attribute {name!r}")

@@ -14,16 +14,16 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from . import check as _check
-from . import compact as _compact
-from . import history as _history
-from . import query as _query
-from .compact import CompactReport
-from .ingest import Event, IngestReport
-from .ingest import ingest as _ingest
-from .kinds import MIN_SCORE
-from .settings import Settings, load_settings
-from .types import Camera, Defect, FileRecord, Kind, Period, Source, Status
+from hpstore.commands import check as _check
+from hpstore.commands import compact as _compact
+from hpstore.commands import history as _history
+from hpstore.commands import query as _query
+from hpstore.commands.compact import CompactReport
+from hpstore.detect.classes import MIN_SCORE
+from hpstore.ingest.pipeline import Event, IngestReport
+from hpstore.ingest.pipeline import ingest as _ingest
+from hpstore.settings import Settings, load_settings
+from hpstore.types import Camera, Defect, FileRecord, Kind, Period, Source, Status
 
 CameraRef = str | int | Camera
 Pixel = tuple[int, int]
@@ -111,7 +111,7 @@ class Store:
         wait
             If another ingest is writing the store: wait for it (default), or raise ``StoreBusy``.
         on_event
-            Called with each progress :class:`~hpstore.ingest.Event` (phases, files done, problems).
+            Called with each progress :class:`~hpstore.ingest.pipeline.Event` (phases, files done, problems).
 
         Returns
         -------

@@ -16,7 +16,7 @@ Environment variables (all optional):
 ``HPSTORE_PERIOD``
     Calendar period of the states new photos go to: ``year`` (default), ``quarter`` or ``month``. Finer
     periods answer ``--since``/``--until`` at more dates without re-reading photos, and cost one dense state
-    per period (see ``hpstore.periods``).
+    per period (see ``hpstore.timeaxis.periods``).
 ``HPSTORE_COMMIT_SECONDS``
     Commit state and catalog at least this often during a long ingest, in seconds (default 60; 0 commits
     after every batch).
@@ -31,8 +31,8 @@ from pathlib import Path
 
 import platformdirs
 
-from . import periods
-from .errors import BadArgument
+from hpstore.errors import BadArgument
+from hpstore.timeaxis import periods
 
 
 def default_store() -> Path:

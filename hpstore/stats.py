@@ -17,7 +17,7 @@ operations combine everything hpstore does:
 A state may also hold :class:`Pairs`: per sample, the sum over the frames of the sign (-1, 0 or 1) of its
 difference with its same-colour partner ``d`` samples to the right and ``d`` rows below: in how many photos
 it lies above its neighbour rather than below. A defect lies on its side in nearly every photo; a scene's
-texture only in some (``hpstore.analysis.consistency``). Sign sums are exact integers: they merge by
+texture only in some (``hpstore.detect.rank.consistency``). Sign sums are exact integers: they merge by
 addition and come out again by subtraction.
 """
 

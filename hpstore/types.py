@@ -22,7 +22,7 @@ class Source(enum.StrEnum):
 
 
 class Kind(enum.StrEnum):
-    """Defect classes (see ``hpstore.kinds.classify``)."""
+    """Defect classes (see ``hpstore.detect.classes.classify``)."""
 
     HOT = "hot"  # strong dark current: grows with exposure time and ISO
     WARM = "warm"  # weak dark current

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hpstore.catalog import Group
-from hpstore.family import families, family_state
 from hpstore.settings import Settings, load_settings
-from hpstore.simulator import Archive, CameraSpec, plant_defects, write_archive
 from hpstore.stats import State
-from hpstore.store import Store
+from hpstore.store.catalog import Group
+from hpstore.store.storage import Storage
+from hpstore.testing.simulator import Archive, CameraSpec, plant_defects, write_archive
+from hpstore.timeaxis.families import families, family_state
 
 
 def make_settings(store: Path, **overrides: object) -> Settings:
@@ -57,7 +57,7 @@ def hpstore_unprivileged(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*prefix, *hpstore_command(), *args], capture_output=True, text=True, timeout=300)
 
 
-def _state(store: Store, family: list[Group]) -> State:
+def _state(store: Storage, family: list[Group]) -> State:
     found = family_state(store, family, keep=True)
     assert found is not None
     return found.state
@@ -66,7 +66,7 @@ def _state(store: Store, family: list[Group]) -> State:
 def merged_states(settings: Settings) -> dict[str, State]:
     """Each camera/source/geometry's state, its exposure classes merged, keyed "camera/source/WxH/bits"
     (groups without frames, made for files that then failed, are left out)."""
-    with Store(settings, create=False) as store:
+    with Storage(settings, create=False) as store:
         return {
             f"{fam[0].camera_id}/{fam[0].source}/{fam[0].width}x{fam[0].height}/{fam[0].bits}": _state(store, fam)
             for fam in families([g for g in store.catalog.groups() if g.n])

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 import hpstore
 from hpstore.errors import BadArgument
-from hpstore.simulator import Archive
+from hpstore.testing.simulator import Archive
 
 
 @pytest.fixture(scope="module")

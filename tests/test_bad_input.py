@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hpstore.catalog import FAILED, INGESTED, SKIPPED
+from hpstore.commands.query import query
 from hpstore.errors import StoreError
-from hpstore.ingest import Event, ingest
-from hpstore.query import query
+from hpstore.ingest.pipeline import Event, ingest
 from hpstore.settings import Settings
-from hpstore.simulator import Archive, CameraSpec, plant_defects, write_archive, write_corrupt_files
-from hpstore.store import Store
+from hpstore.store.catalog import FAILED, INGESTED, SKIPPED
+from hpstore.store.storage import Storage
+from hpstore.testing.simulator import Archive, CameraSpec, plant_defects, write_archive, write_corrupt_files
 
 from .conftest import hpstore_command, hpstore_unprivileged, make_settings, merged_states
 
@@ -32,7 +32,7 @@ def test_bad_files_are_recorded_and_the_rest_is_ingested(
     report = ingest(
         [str(tmp_path / "bad"), *good, str(tmp_path / "missing" / "x.jpg")], settings, on_event=events.append
     )
-    with Store(settings, create=False) as store:
+    with Storage(settings, create=False) as store:
         rows = {f.path: f for f in store.catalog.files()}
 
     def row(name: str):  # type: ignore[no-untyped-def]
@@ -87,7 +87,7 @@ def test_other_size_in_a_known_group_name_goes_to_its_own_group(
         exif = im.getexif()
         im.crop((0, 0, 100, 80)).save(tmp_path / "crop.jpg", exif=exif.tobytes())
     ingest([str(src), str(tmp_path / "crop.jpg")], settings)
-    with Store(settings, create=False) as store:
+    with Storage(settings, create=False) as store:
         groups = store.catalog.groups()
     assert sorted((g.width, g.height, g.n) for g in groups) == [(100, 80, 1), (300, 200, 1)]
 
@@ -198,7 +198,7 @@ def test_a_non_utf8_name_is_found_again_through_a_window(tmp_path: Path) -> None
     settings = make_settings(tmp_path / "store")
     report = ingest([os.fsdecode(folder)], settings)
     assert report.ingested == 8
-    with Store(settings, create=False) as store:
+    with Storage(settings, create=False) as store:
         rows = store.catalog.files()
     assert all(r.path_bytes is not None and os.path.exists(r.path_bytes) for r in rows)
     assert all("Urlaub \\xe4\\xf6\\xfc" in r.path for r in rows)  # shown escaped

@@ -8,8 +8,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, text
 
-from hpstore.catalog import FAILED, INGESTED, Catalog
-from hpstore.catalog.models import Base
+from hpstore.store.catalog import FAILED, INGESTED, Catalog
+from hpstore.store.catalog.models import Base
 
 
 def test_migrations_match_the_models(tmp_path: Path) -> None:

@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hpstore import ingest as ingest_module
-from hpstore.check import check
-from hpstore.ingest import ingest
+from hpstore.commands.check import check
+from hpstore.commands.query import cameras
+from hpstore.ingest import pipeline as ingest_module
+from hpstore.ingest.pipeline import ingest
 from hpstore.io import READER, metadata
-from hpstore.query import cameras
 from hpstore.settings import Settings
-from hpstore.simulator import CameraSpec, plant_defects, write_archive
-from hpstore.store import Store
+from hpstore.store.storage import Storage
+from hpstore.testing.simulator import CameraSpec, plant_defects, write_archive
 
 from .conftest import hpstore_command, make_settings, merged_states
 
@@ -100,7 +100,7 @@ def test_check_names_the_misfiled_photos_and_repair_moves_them(
             np.testing.assert_allclose(mine[key].m2, state.m2, rtol=1e-9, atol=1e-6)
     again = check(old_store)
     assert again.ok and not again.repaired
-    with Store(old_store, create=False) as store:
+    with Storage(old_store, create=False) as store:
         assert {f.reader for f in store.catalog.files()} == {READER}
         assert not store.garbage()
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from hpstore.cli.main import app
 from typer.testing import CliRunner
 
-from hpstore.simulator import Archive, write_corrupt_files
+from hpstore.testing.simulator import Archive, write_corrupt_files
 
 from .conftest import hpstore_command
 

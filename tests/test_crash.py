@@ -1,7 +1,7 @@
 """Crash safety: SIGKILL at many moments, Ctrl-C, two writers, readers during ingest, changed files.
 
 Every run here is a real ``hpstore ingest`` subprocess on a simulator archive. Kills land at named
-checkpoints inside the commit protocol (``HPSTORE_CRASH_AT``, see ``hpstore.faults``) and at random times.
+checkpoints inside the commit protocol (``HPSTORE_CRASH_AT``, see ``hpstore.testing.faults``) and at random times.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hpstore.ingest import ingest
-from hpstore.lock import StoreLock
+from hpstore.ingest.pipeline import ingest
 from hpstore.settings import Settings
-from hpstore.simulator import CameraSpec, plant_defects, write_archive, write_corrupt_files
-from hpstore.store import Store
+from hpstore.store.lock import StoreLock
+from hpstore.store.storage import Storage
+from hpstore.testing.simulator import CameraSpec, plant_defects, write_archive, write_corrupt_files
 
 from .conftest import hpstore_command, make_settings
 
@@ -65,7 +65,7 @@ def run_ingest(
 
 def snapshot(store: Path) -> tuple[dict[str, Any], dict[str, tuple[int, np.ndarray, np.ndarray]]]:
     settings = make_settings(store)
-    with Store(settings, create=False) as s:
+    with Storage(settings, create=False) as s:
         files = {Path(f.path).name: (f.status, f.hash, f.source) for f in s.catalog.files()}
         states = {}
         for g in s.catalog.groups():
@@ -259,7 +259,7 @@ def test_changed_file_is_reported_not_counted_twice(folder: Path, tmp_path: Path
     report = ingest([str(target)], settings, on_event=events.append)
     assert report.changed == 1 and report.ingested == 0
     assert any(e.status == "changed" for e in events)
-    with Store(settings, create=False) as store:
+    with Storage(settings, create=False) as store:
         (group,) = store.catalog.groups()
     assert group.n == 1
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hpstore import dating, onset
-from hpstore.evaluation import EVAL_CAMERAS, showing, write_eval_archive
-from hpstore.ingest import ingest
-from hpstore.query import query
+from hpstore.commands.query import query
+from hpstore.ingest.pipeline import ingest
 from hpstore.settings import Settings
-from hpstore.store import Store
+from hpstore.store.storage import Storage
+from hpstore.testing.evaluation import EVAL_CAMERAS, showing, write_eval_archive
+from hpstore.timeaxis import dating, onset
 
 from .conftest import make_settings
 
@@ -70,7 +70,7 @@ def test_found_defects_are_dated_from_photos_read_again(night, tmp_path: Path, m
     assert sum(r.reread for r in reports) > 0
     right, found = _right(settings, archive, planted)
     assert found >= 8 and right >= found - 1
-    with Store(settings) as store:  # every photo that could show a defect was looked at once
+    with Storage(settings) as store:  # every photo that could show a defect was looked at once
         again = dating.refine(store, [g.id for g in store.catalog.groups()])
     assert again.photos == 0
 

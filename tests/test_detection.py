@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from hpstore.analysis import rank
-from hpstore.evaluation import EVAL_CAMERAS, Planted, evaluate, write_eval_archive
-from hpstore.family import families, family_state
-from hpstore.ingest import ingest
-from hpstore.query import levels_of, query, show
+from hpstore.commands.query import query, show
+from hpstore.detect.rank import rank
+from hpstore.ingest.pipeline import ingest
 from hpstore.settings import Settings
-from hpstore.store import Store
+from hpstore.store.storage import Storage
+from hpstore.testing.evaluation import EVAL_CAMERAS, Planted, evaluate, write_eval_archive
+from hpstore.timeaxis.families import families, family_state, levels_of
 
 from .conftest import make_settings
 
@@ -97,7 +97,7 @@ def test_per_photo_evidence_drops_only_scene_light_and_keeps_a_smeared_partial(
     settings, planted = evaluated
     camera = EVAL_CAMERAS[1].serial or ""
     rows = query(settings, camera=camera, source="rgb", top=20)
-    with Store(settings, create=False) as store:
+    with Storage(settings, create=False) as store:
         cam = next(c for c in store.catalog.cameras() if c.serial == camera)
         (family,) = [f for f in families(store.catalog.groups([cam.id])) if f[0].source == "rgb"]
         fs = family_state(store, family)

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import tifffile
 
-from hpstore.ingest import ingest
+from hpstore.commands.query import cameras, query
+from hpstore.ingest.pipeline import ingest
 from hpstore.io import decode_into, probe
-from hpstore.query import cameras, query
 from hpstore.settings import Settings
-from hpstore.simulator import CameraSpec, Defect, plant_defects, write_archive
-from hpstore.store import Store
+from hpstore.store.storage import Storage
+from hpstore.testing.simulator import CameraSpec, Defect, plant_defects, write_archive
 
 from .conftest import make_settings
 
@@ -133,7 +133,7 @@ def test_fits_darks_rank_their_hot_pixels_first(tmp_path: Path, cfa: str) -> Non
     assert {(r["row"], r["col"]) for r in top} == {(d.row, d.col) for d in defects}
     kinds = {(d.row, d.col): d.kind for d in defects}
     assert {r["kind"] for r in top if kinds[(r["row"], r["col"])] == "hot"} <= {"hot", "warm"}
-    with Store(settings, create=False) as store:
+    with Storage(settings, create=False) as store:
         rows = store.catalog.files()
     assert {(f.frame_type, f.temperature) for f in rows} == {("dark", -10.0)}
     info = probe(next(folder.glob("*.fits")))

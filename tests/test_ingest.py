@@ -12,11 +12,11 @@ import rawpy
 import simplejpeg
 
 from hpstore import stats
-from hpstore.catalog import DUPLICATE, INGESTED, Group
-from hpstore.ingest import _Ingest, ingest
+from hpstore.ingest.pipeline import _Ingest, ingest
 from hpstore.settings import Settings
-from hpstore.simulator import Archive, CameraSpec, write_archive
-from hpstore.store import Store
+from hpstore.store.catalog import DUPLICATE, INGESTED, Group
+from hpstore.store.storage import Storage
+from hpstore.testing.simulator import Archive, CameraSpec, write_archive
 
 from .conftest import make_settings, merged_states
 
@@ -82,7 +82,7 @@ def test_rerun_ingests_nothing(archive: Archive, settings: Settings) -> None:
 
 def test_raw_and_jpeg_of_one_shot_feed_both_sources_of_one_camera(archive: Archive, settings: Settings) -> None:
     ingest([str(archive.shots[0].paths["dng"].parent)], settings)
-    with Store(settings, create=False) as store:
+    with Storage(settings, create=False) as store:
         cameras = store.catalog.cameras()
         groups = store.catalog.groups()
     assert [(c.make, c.model, c.serial) for c in cameras] == [("Simcam", "T100", "TEST0001")]
@@ -104,7 +104,7 @@ def test_portrait_tagged_jpeg_stays_in_sensor_orientation(archive: Archive, sett
     portrait = [s for s in archive.shots if s.orientation == 6]
     assert portrait, "the fixture should contain portrait-tagged shots"
     ingest([str(s.paths["jpg"]) for s in archive.shots], settings)
-    with Store(settings, create=False) as store:
+    with Storage(settings, create=False) as store:
         groups = store.catalog.groups()
     # one geometry: the rotated tag did not rotate the array
     assert {(g.height, g.width) for g in groups} == {(200, 300)}
@@ -118,7 +118,7 @@ def test_other_geometry_and_unknown_camera_get_their_own_groups(tmp_path: Path, 
     events = []
     report = ingest([str(tmp_path / "small"), str(tmp_path / "noexif")], settings, on_event=events.append)
     assert report.ingested == 6
-    with Store(settings, create=False) as store:
+    with Storage(settings, create=False) as store:
         cams = {c.key: c for c in store.catalog.cameras()}
         groups = store.catalog.groups()
     assert "unknown|80x60" in cams and cams["unknown|80x60"].make is None
@@ -140,7 +140,7 @@ def test_same_content_under_another_path_is_a_duplicate(
     shutil.copy2(src, tmp_path / "y" / "third.jpg")
     later = ingest([str(tmp_path / "y")], settings)
     assert (later.ingested, later.duplicates) == (0, 1)
-    with Store(settings, create=False) as store:
+    with Storage(settings, create=False) as store:
         rows = {Path(f.path).name: f for f in store.catalog.files()}
         (group,) = store.catalog.groups()
     assert rows["copy.jpg"].status == INGESTED
@@ -152,7 +152,7 @@ def test_same_content_under_another_path_is_a_duplicate(
 def test_catalog_records_capture_facts(archive: Archive, settings: Settings) -> None:
     shot = archive.shots[3]
     ingest([str(p) for p in shot.paths.values()], settings)
-    with Store(settings, create=False) as store:
+    with Storage(settings, create=False) as store:
         rows = store.catalog.files()
     assert len(rows) == 2
     for row in rows:
@@ -188,7 +188,7 @@ def test_glob_patterns_and_a_pattern_that_matches_nothing(archive: Archive, sett
         [f"{folder}/*_0000[0-4].jpg", f"{folder.parent}/**/T100_0001?.dng", f"{folder}/*.nef"], settings
     )
     assert report.ingested == 5 + 10 and report.failed == 1
-    with Store(settings, create=False) as store:
+    with Storage(settings, create=False) as store:
         failed = store.catalog.files("failed")
     assert (
         len(failed) == 1
@@ -214,7 +214,7 @@ def test_groups_of_one_geometry_each_get_exactly_their_own_frames(tmp_path: Path
     settings = make_settings(tmp_path / "store", max_batch_frames=3, commit_seconds=0.0)
     report = ingest([str(tmp_path / "photos")], settings)
     assert report.ingested == 28
-    with Store(settings, create=False) as store:
+    with Storage(settings, create=False) as store:
         groups = store.catalog.groups()
         assert {(g.source, g.exposure) for g in groups} == {
             (s, e) for s in ("raw", "rgb") for e in ("short", "long")

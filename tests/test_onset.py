@@ -1,4 +1,5 @@
-"""Dating a defect from per-photo evidence (``hpstore.onset``) and the per-photo scan (``hpstore.standouts``),
+"""Dating a defect from per-photo evidence (``hpstore.timeaxis.onset``) and the per-photo scan
+(``hpstore.ingest.scan``),
 on constructed evidence where the right answer is known."""
 
 from __future__ import annotations
@@ -7,9 +8,9 @@ import datetime as dt
 
 import numpy as np
 
-from hpstore import onset
-from hpstore.catalog import Photo
-from hpstore.standouts import CAP, SIGMAS, Standouts, scan
+from hpstore.ingest.scan import CAP, SIGMAS, Standouts, scan
+from hpstore.store.catalog import Photo
+from hpstore.timeaxis import onset
 
 START = dt.datetime(2020, 1, 1)
 

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from hpstore import stats
-from hpstore.analysis import consistency, fit_response, rank
-from hpstore.ingest import ingest
-from hpstore.kinds import Levels
-from hpstore.lines import find_lines
-from hpstore.query import query
-from hpstore.simulator import CameraSpec, write_archive
-from hpstore.statestore import StateStore
+from hpstore.commands.query import query
+from hpstore.detect.classes import Levels
+from hpstore.detect.lines import find_lines
+from hpstore.detect.rank import consistency, fit_response, rank
+from hpstore.ingest.pipeline import ingest
+from hpstore.store.state import LocalStateStore
+from hpstore.testing.simulator import CameraSpec, write_archive
 
 from .conftest import make_settings
 
@@ -50,7 +50,7 @@ def test_pair_sums_cut_into_pieces_equal_one_pass() -> None:
 
 def test_a_generation_keeps_its_pairs_and_an_old_one_reads_without(tmp_path: Path) -> None:
     frames = np.random.default_rng(1).integers(0, 4000, (6, 20, 30, 1)).astype(np.uint16)
-    store = StateStore(tmp_path / "state.zarr")
+    store = LocalStateStore(tmp_path / "state.zarr")
     store.write(1, 1, stats.update(stats.empty((20, 30, 1), 2), frames))
     store.write(2, 1, stats.update(stats.empty((20, 30, 1)), frames))  # as stores before pairs were
     back, old = store.read(1, 1, 6), store.read(2, 1, 6)
@@ -134,7 +134,7 @@ def test_an_iso_scaled_offset_is_an_offset_and_dark_current_a_rate() -> None:
 def test_sign_sums_of_a_large_generation_keep_their_range(tmp_path: Path) -> None:
     """Generations of up to 32,767 frames store sign sums as int16; larger ones as int32, without overflow."""
     shape = (8, 8, 1)
-    store = StateStore(tmp_path / "state.zarr")
+    store = LocalStateStore(tmp_path / "state.zarr")
     for n in (30_000, 40_000):
         state = stats.empty(shape, 2)
         state.n = n

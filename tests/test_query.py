@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from hpstore import stats
-from hpstore.analysis import Levels, rank
-from hpstore.demo import found
+from hpstore.commands.demo import found
+from hpstore.commands.query import query, show
+from hpstore.detect.rank import Levels, rank
 from hpstore.errors import BadArgument, CameraNotFound
-from hpstore.ingest import ingest
-from hpstore.query import query, show
+from hpstore.ingest.pipeline import ingest
 from hpstore.settings import Settings
-from hpstore.simulator import Archive
+from hpstore.testing.simulator import Archive
 
 from .conftest import make_settings
 
@@ -137,7 +137,7 @@ def test_show_and_query_apply_one_definition_of_a_defect(ingested: Settings) -> 
 
 
 def test_bad_column_and_row_are_reported_once_as_lines(tmp_path: Path) -> None:
-    from hpstore.simulator import CameraSpec, Defect, write_archive
+    from hpstore.testing.simulator import CameraSpec, Defect, write_archive
 
     camera = CameraSpec(make="Simcam", model="L1", serial="LINE0001", height=160, width=240)
     defects = [Defect(0, 151, "column", 250.0), Defect(90, 0, "row", -200.0), Defect(40, 40, "stuck")]

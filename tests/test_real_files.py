@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hpstore.ingest import ingest
+from hpstore.commands.query import cameras
+from hpstore.ingest.pipeline import ingest
 from hpstore.io import decode_into, probe
-from hpstore.query import cameras
-from hpstore.store import Store
+from hpstore.store.storage import Storage
 
 from .conftest import hpstore_command, make_settings
 
@@ -76,7 +76,7 @@ def test_a_nef_without_its_raw_data_fails_alone_with_a_reason(tmp_path: Path) ->
     settings = make_settings(tmp_path / "store")
     report = ingest([str(REAL / "nikon_d70_stripped.nef"), str(REAL / "nikon_d90.jpg")], settings)
     assert (report.ingested, report.failed) == (1, 1)
-    with Store(settings, create=False) as store:
+    with Storage(settings, create=False) as store:
         (failed,) = [f for f in store.catalog.files() if f.status == "failed"]
     assert failed.path.endswith("nikon_d70_stripped.nef") and failed.reason and "\n" not in failed.reason
 
@@ -112,7 +112,7 @@ def test_cooled_ccd_darks_and_bias_frames(tmp_path: Path) -> None:
         ["raw"],
         ["raw 100x100x1 16-bit"],
     )
-    with Store(settings, create=False) as store:
+    with Storage(settings, create=False) as store:
         rows = store.catalog.files()
         classes = {g.exposure: g.n for g in store.catalog.groups()}
     by_type = {f.frame_type: f for f in rows}

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hpstore import natural
-from hpstore.evaluation import EVAL_CAMERAS, showing, write_eval_archive
-from hpstore.simulator import CameraSpec, Defect, write_archive
+from hpstore.testing import natural
+from hpstore.testing.evaluation import EVAL_CAMERAS, showing, write_eval_archive
+from hpstore.testing.simulator import CameraSpec, Defect, write_archive
 
 REAL = Path(__file__).parent / "data" / "real"
 

@@ -1,4 +1,6 @@
-"""Zarr state storage: generations written chunk by chunk from a source, and older codecs still read."""
+"""Zarr state storage: generations written chunk by chunk from a source, and older codecs still read.
+
+The tests that take ``backend`` run against every implementation of the ``StateStore`` interface."""
 
 from __future__ import annotations
 
@@ -9,9 +11,15 @@ import pytest
 import zarr
 from zarr.codecs import BloscCodec
 
-from hpstore import statestore, stats
+from hpstore import stats
 from hpstore.errors import StateError
-from hpstore.statestore import StateStore
+from hpstore.store import state as statestore
+from hpstore.store.state import LocalStateStore, MemoryStateStore, StateStore
+
+
+@pytest.fixture(params=["local", "memory"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> StateStore:
+    return LocalStateStore(tmp_path / "state.zarr") if request.param == "local" else MemoryStateStore()
 
 
 def _state(seed: int, shape: tuple[int, int, int], frames: int = 7) -> tuple[stats.State, np.ndarray]:
@@ -26,7 +34,7 @@ def _shuffle(array: Path) -> str:
 
 
 def test_a_generation_written_from_chunk_regions_reads_back_whole(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    backend: StateStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(statestore, "CHUNK", 16)  # 40 x 50: chunks of 16 with partial ones at both edges
     state, _ = _state(1, (40, 50, 3))
@@ -36,7 +44,7 @@ def test_a_generation_written_from_chunk_regions_reads_back_whole(
         seen.append(region)
         return state.mean[region], state.m2[region]
 
-    store = StateStore(tmp_path / "state.zarr")
+    store = backend
     store.write_from(3, 1, state.shape, state.n, source)
     assert len(seen) == 3 * 4  # each chunk's region once
     back = store.read(3, 1, state.n)
@@ -49,7 +57,7 @@ def test_a_generation_written_from_chunk_regions_reads_back_whole(
 def test_a_generation_of_the_older_byte_shuffle_codec_reads_and_merges(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = StateStore(tmp_path / "state.zarr")
+    store = LocalStateStore(tmp_path / "state.zarr")
     old, old_frames = _state(2, (20, 30, 3))
     with monkeypatch.context() as patch:
         patch.setattr(statestore, "_COMPRESSOR", BloscCodec(cname="lz4", clevel=1, shuffle="shuffle"))
@@ -72,10 +80,10 @@ def test_a_generation_of_the_older_byte_shuffle_codec_reads_and_merges(
 
 
 def test_a_source_that_cannot_read_its_base_leaves_no_half_written_generation(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    backend: StateStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(statestore, "CHUNK", 8)  # 20 x 30: 12 chunks, some written before the failure
-    store = StateStore(tmp_path / "state.zarr")
+    store = backend
     state, _ = _state(4, (20, 30, 3))
     store.write(1, 1, state)
     calls: list[tuple[slice, slice]] = []
@@ -90,3 +98,28 @@ def test_a_source_that_cannot_read_its_base_leaves_no_half_written_generation(
         store.write_from(1, 2, state.shape, state.n, source)
     assert store.generations(1) == [1]
     np.testing.assert_array_equal(store.read(1, 1, state.n).mean, state.mean)
+
+
+def test_generations_are_listed_read_with_their_pairs_and_dropped(backend: StateStore) -> None:
+    assert backend.group_ids() == set() and backend.generations(1) == []
+    small, _ = _state(5, (12, 10, 1), frames=3)
+    signs = np.random.default_rng(5).integers(-3, 4, (2, 12, 10, 1), dtype=np.int32)
+    with_pairs = stats.State(small.n, small.mean, small.m2, stats.Pairs(2, signs[0], signs[1]))
+    backend.write(1, 1, with_pairs)
+    backend.write(1, 2, small)
+    backend.write(4, 1, small)
+    assert backend.group_ids() == {1, 4}
+    assert backend.generations(1) == [1, 2] and backend.generations(4) == [1]
+    back = backend.read(1, 1, small.n, rows=slice(2, 9))
+    assert back.pairs is not None and back.pairs.d == 2 and backend.pair_d(1, 1) == 2
+    np.testing.assert_array_equal(back.pairs.x, signs[0, 2:9])
+    np.testing.assert_array_equal(back.pairs.y, signs[1, 2:9])
+    assert backend.read(1, 2, small.n).pairs is None and backend.pair_d(1, 2) is None
+    with pytest.raises(StateError, match="holds 3 frames but the catalog says 4"):
+        backend.read(1, 2, 4)
+    backend.drop(1, 1)
+    backend.drop(1, 7)  # not there: nothing happens
+    assert backend.generations(1) == [2]
+    with pytest.raises(StateError, match="missing or unreadable"):
+        backend.read(1, 1, small.n)
+    np.testing.assert_array_equal(backend.read(1, 2, small.n).mean, small.mean)

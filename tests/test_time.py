@@ -14,15 +14,15 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from hpstore.compact import compact
+from hpstore.commands.compact import compact
+from hpstore.commands.history import history, timeline
+from hpstore.commands.query import query
 from hpstore.errors import StoreError
-from hpstore.history import history, timeline
-from hpstore.ingest import ingest
-from hpstore.lifetime import Aging, onset_error, write_life
-from hpstore.query import query
+from hpstore.ingest.pipeline import ingest
 from hpstore.settings import Settings
-from hpstore.simulator import Archive
-from hpstore.store import Store
+from hpstore.store.storage import Storage
+from hpstore.testing.lifetime import Aging, onset_error, write_life
+from hpstore.testing.simulator import Archive
 
 from .conftest import hpstore_command, make_settings
 
@@ -228,7 +228,7 @@ def test_month_periods_answer_month_windows_from_the_store_alone(life: Life, tmp
         shutil.copy(shot.paths["dng"], photos)
     settings = make_settings(tmp_path / "store", period="month")
     ingest([str(photos)], settings)
-    with Store(settings, create=False) as store:
+    with Storage(settings, create=False) as store:
         labels = {g.period for g in store.catalog.groups()}
     assert all(len(label) == 7 for label in labels) and len(labels) > 6
     before = query(settings, until="2020-03")
@@ -241,11 +241,11 @@ def test_compact_merges_old_periods_and_keeps_answers(life: Life, tmp_path: Path
     copy = make_settings(tmp_path / "store")
     shutil.copytree(settings.store, copy.store)
     before = query(copy, source="raw", top=20)
-    with Store(copy, create=False) as store:
+    with Storage(copy, create=False) as store:
         groups_before = len(store.catalog.groups())
     planned = compact(copy, before="2021", dry_run=True)
     assert planned.merged and planned.bytes_after == planned.bytes_before
-    with Store(copy, create=False) as store:
+    with Storage(copy, create=False) as store:
         assert len(store.catalog.groups()) == groups_before  # a dry run changes nothing
     with pytest.raises(StoreError):
         compact(make_settings(tmp_path / "nothing"), before="2021")
@@ -260,7 +260,7 @@ def test_compact_merges_old_periods_and_keeps_answers(life: Life, tmp_path: Path
     report = json.loads(done.stdout)
     assert {m["into"] for m in report["merged"]} == {"2019..2020"}
     assert report["bytes_after"] < report["bytes_before"]
-    with Store(copy, create=False) as store:
+    with Storage(copy, create=False) as store:
         groups = store.catalog.groups()
     assert len(groups) == groups_before - len(report["merged"])
     after = query(copy, source="raw", top=20)

@@ -2,10 +2,10 @@
 ``metadata``), decode their pixels in sensor orientation (``decode_into``). One module per family of formats:
 ``images`` (JPEG, PNG), ``tiff``, ``heif``, ``raw`` (LibRaw), ``fits``."""
 
-from .decode import claimed_format, decode_into, probe
-from .discover import Found, discover, fs_path, path_bytes, path_key
-from .metadata import Facts, read_facts
-from .photo import PhotoInfo
+from hpstore.io.decode import claimed_format, decode_into, probe
+from hpstore.io.discover import Discovered, discover, fs_path, path_bytes, path_key
+from hpstore.io.metadata import Facts, read_facts
+from hpstore.io.photo import PhotoInfo
 
 # The version of the rules that identify a file (its camera, format, geometry and facts). Catalog rows keep
 # the version that made them: ``hpstore check`` re-identifies ingested files of older versions, and an
@@ -16,8 +16,8 @@ READER = 2
 
 __all__ = [
     "READER",
+    "Discovered",
     "Facts",
-    "Found",
     "PhotoInfo",
     "claimed_format",
     "decode_into",

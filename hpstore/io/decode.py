@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DecodeError, UnsupportedFormat, first_line
-from . import fits, heif, images, raw, tiff
-from .metadata import read_facts
-from .photo import PhotoInfo, check_claim
+from hpstore.errors import DecodeError, UnsupportedFormat, first_line
+from hpstore.io import fits, heif, images, raw, tiff
+from hpstore.io.metadata import read_facts
+from hpstore.io.photo import PhotoInfo, check_claim
 
 RAW_EXTS = frozenset([
     ".dng", ".nef", ".nrw", ".cr2", ".cr3", ".crw", ".arw", ".srf", ".sr2", ".raf", ".orf", ".rw2", ".pef", ".srw",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 @dataclass(frozen=True)
-class Found:
+class Discovered:
     """A file to consider, or an argument that named nothing (``problem`` set)."""
 
     path: Path
@@ -47,7 +47,7 @@ def _walk(root: Path) -> Iterator[Path]:
                 yield Path(folder) / name
 
 
-def discover(inputs: Sequence[str | os.PathLike[str]], *, exclude: Sequence[Path] = ()) -> Iterator[Found]:
+def discover(inputs: Sequence[str | os.PathLike[str]], *, exclude: Sequence[Path] = ()) -> Iterator[Discovered]:
     """Yield every file named by ``inputs`` once, as absolute paths, in a stable order.
 
     Directories are walked recursively; arguments with ``*``, ``?`` or ``[`` that are not existing paths are
@@ -57,11 +57,11 @@ def discover(inputs: Sequence[str | os.PathLike[str]], *, exclude: Sequence[Path
     seen: set[Path] = set()
     skip = [Path(os.path.abspath(p)) for p in exclude]
 
-    def once(path: Path) -> Iterator[Found]:
+    def once(path: Path) -> Iterator[Discovered]:
         path = Path(os.path.abspath(path))
         if path not in seen and not any(path.is_relative_to(p) for p in skip):
             seen.add(path)
-            yield Found(path)
+            yield Discovered(path)
 
     for raw in inputs:
         arg = Path(raw).expanduser()
@@ -73,10 +73,10 @@ def discover(inputs: Sequence[str | os.PathLike[str]], *, exclude: Sequence[Path
         elif glob.has_magic(str(arg)):
             matches = sorted(glob.glob(str(arg), recursive=True))
             if not matches:
-                yield Found(Path(os.path.abspath(arg)), "no file matches this pattern")
+                yield Discovered(Path(os.path.abspath(arg)), "no file matches this pattern")
             for match in matches:
                 mpath = Path(match)
                 for path in _walk(mpath) if mpath.is_dir() else [mpath]:
                     yield from once(path)
         else:
-            yield Found(Path(os.path.abspath(arg)), "no such file or directory")
+            yield Discovered(Path(os.path.abspath(arg)), "no such file or directory")

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import DecodeError, UnsupportedFormat, first_line
-from .images import put
-from .metadata import Facts, normalise_serial
-from .photo import PhotoInfo
+from hpstore.errors import DecodeError, UnsupportedFormat, first_line
+from hpstore.io.images import put
+from hpstore.io.metadata import Facts, normalise_serial
+from hpstore.io.photo import PhotoInfo
 
 if TYPE_CHECKING:
     from astropy.io.fits import Header

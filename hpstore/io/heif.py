@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import pillow_heif
 
-from ..errors import DecodeError, first_line
-from .images import put
-from .metadata import Facts
-from .photo import PhotoInfo
+from hpstore.errors import DecodeError, first_line
+from hpstore.io.images import put
+from hpstore.io.metadata import Facts
+from hpstore.io.photo import PhotoInfo
 
 HEIF_EXTS = frozenset([".heic", ".heif", ".hif"])  # not AVIF: pillow-heif's wheels carry no AV1 decoder
 HEIF_BRANDS = frozenset([b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"])

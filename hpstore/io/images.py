@@ -9,9 +9,9 @@ import numpy as np
 import simplejpeg
 from PIL import Image
 
-from ..errors import DecodeError
-from .metadata import Facts
-from .photo import MAX_PIXELS, PhotoInfo
+from hpstore.errors import DecodeError
+from hpstore.io.metadata import Facts
+from hpstore.io.photo import MAX_PIXELS, PhotoInfo
 
 # Pillow warns above this and refuses twice it; hpstore refuses more itself (photo.check_claim).
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import DecodeError
-from .metadata import Facts
+from hpstore.errors import DecodeError
+from hpstore.io.metadata import Facts
 
 MAX_PIXELS = 800_000_000  # real sensors reach ~150 MP, stitched scans a few hundred; refuse absurd headers
 

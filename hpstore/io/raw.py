@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import rawpy
 
-from ..errors import DecodeError, first_line
-from .images import put
-from .metadata import Facts
-from .photo import PhotoInfo
+from hpstore.errors import DecodeError, first_line
+from hpstore.io.images import put
+from hpstore.io.metadata import Facts
+from hpstore.io.photo import PhotoInfo
 
 
 def _open(path: Path | None, data: bytes | None = None) -> rawpy.RawPy:

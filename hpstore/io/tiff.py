@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from ..errors import DecodeError, UnsupportedFormat, first_line
-from .images import put
-from .metadata import Facts
-from .photo import PhotoInfo
+from hpstore.errors import DecodeError, UnsupportedFormat, first_line
+from hpstore.io.images import put
+from hpstore.io.metadata import Facts
+from hpstore.io.photo import PhotoInfo
 
 # Most a compression can shrink a flat image: bytes of samples per byte of file (None: no useful bound).
 _BEST_RATIO: dict[int, float | None] = {

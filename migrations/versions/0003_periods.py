@@ -1,8 +1,8 @@
 """groups.period and files.standouts: the time axis
 
-Each group now holds one calendar period of a camera's photos (``hpstore.periods``); groups made before
+Each group now holds one calendar period of a camera's photos (``hpstore.timeaxis.periods``); groups made before
 keep their state as period ``all``. ``files.standouts`` keeps each photo's sparse evidence: the photosites
-that stood out from their same-colour neighbours in that photo (``hpstore.standouts``).
+that stood out from their same-colour neighbours in that photo (``hpstore.ingest.scan``).
 
 Revision ID: 0003
 Revises: 0002

@@ -1,0 +1,86 @@
+"""One writer per store: an exclusive ``flock`` on ``<store>/ingest.lock``.
+
+The lock dies with its process (even on SIGKILL), so it never needs cleaning. The file also records
+who holds it, for the message a second writer gets, and ``ingest.run`` marks a run in progress: if it is
+still there when the lock is taken, the previous run was interrupted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import os
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from hpstore.errors import StoreBusy, StoreError
+
+
+class StoreLock:
+    """Held for the duration of a ``with`` block; ``wait=False`` refuses instead of waiting."""
+
+    def __init__(self, store: Path, *, wait: bool = True, on_wait: Any = None, mark_run: bool = True) -> None:
+        self.path = store / "ingest.lock"
+        self.marker = store / "ingest.run"
+        self.wait = wait
+        self.mark_run = mark_run
+        self.on_wait = on_wait
+        self.interrupted_run: dict[str, Any] | None = None
+        self._fh: IO[str] | None = None
+
+    def __enter__(self) -> StoreLock:
+        try:
+            fh = open(self.path, "a+")
+        except OSError as err:
+            raise StoreError(f"cannot lock store {self.path.parent}: {err.strerror or err}") from err
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read(fh)
+            who = f"pid {holder.get('pid', '?')}, started {holder.get('started', '?')}"
+            if not self.wait:
+                fh.close()
+                raise StoreBusy(
+                    f"another ingest ({who}) is writing to this store; try again when it ends"
+                ) from None
+            if self.on_wait:
+                self.on_wait(f"waiting for another ingest ({who}) to finish")
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        self._fh = fh
+        fh.seek(0)
+        fh.truncate()
+        json.dump({"pid": os.getpid(), "started": dt.datetime.now().isoformat(timespec="seconds")}, fh)
+        fh.flush()
+        if self.mark_run:
+            if self.marker.exists():
+                self.interrupted_run = _read_path(self.marker)
+            self.marker.write_text(json.dumps({"pid": os.getpid()}))
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if kind is None and self.mark_run:
+            self.marker.unlink(missing_ok=True)  # a clean end; an interrupted run leaves it behind
+        if self._fh is not None:
+            fcntl.flock(self._fh, fcntl.LOCK_UN)
+            self._fh.close()
+
+
+def _read(fh: IO[str]) -> dict[str, Any]:
+    fh.seek(0)
+    try:
+        data = json.loads(fh.read() or "{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _read_path(path: Path) -> dict[str, Any]:
+    try:
+        with open(path) as fh:
+            return _read(fh)
+    except OSError:
+        return {}

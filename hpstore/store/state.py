@@ -1,0 +1,318 @@
+"""Zarr v3 storage of group states, one immutable generation per commit.
+
+Layout under ``<store>/state.zarr``::
+
+    g<group id>/v<generation>/mean     float64 (row, col, channel)
+    g<group id>/v<generation>/m2       float64 (row, col, channel)
+    g<group id>/v<generation>/sign_x   int16 or int32 (row, col, channel)  sign sums against the neighbours
+    g<group id>/v<generation>/sign_y   int16 or int32 (row, col, channel)  (``stats.Pairs``), distance in attr
+                                                                            pair_d; int16 up to 32,767 frames
+
+Generations written before pairs existed have mean and m2 only; their states read with ``pairs`` None.
+
+A commit writes a new generation whole (every chunk, from one writer: zarr loses data on concurrent or
+unaligned partial chunk writes), then the catalog switches the group to it in one transaction, then the old
+generation is deleted. A generation the catalog does not point at is garbage from an interrupted commit.
+``write_from`` computes the chunks one region at a time (ingest merges the old generation's region with the
+new frames' sums there), so a commit never holds a whole state in memory.
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+import shutil
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
+from pathlib import Path
+
+import numpy as np
+import zarr
+import zarr.storage
+from zarr.abc.store import Store as ZarrStore
+from zarr.codecs import BloscCodec
+
+from hpstore.errors import StateError, StoreError
+from hpstore.stats import Pairs, State
+from hpstore.testing.faults import checkpoint
+
+
+def arrays_of(state: State, region: Region | tuple[slice, ...]) -> tuple[np.ndarray, ...]:
+    """The arrays a generation stores of ``state``, over ``region``: mean, m2 and the pairs if any."""
+    pairs = (state.pairs.x[region], state.pairs.y[region]) if state.pairs is not None else ()
+    return (state.mean[region], state.m2[region], *pairs)
+
+
+CHUNK = 512  # rows and cols per chunk; 512 x 512 x 3 float64 = 6 MiB uncompressed, written in parallel
+# Bit shuffle: the float64 mean and M2 compress better and faster with it than with byte shuffle (measured
+# on 24 MP JPEG and RAW states: 10 % faster writes, 2-14 % smaller). Older generations keep their codec.
+_COMPRESSOR = BloscCodec(cname="lz4", clevel=1, shuffle="bitshuffle")
+FIELDS = ("mean", "m2")
+PAIR_FIELDS = ("sign_x", "sign_y")
+_DTYPES = {"mean": "float64", "m2": "float64", "sign_x": "int32", "sign_y": "int32"}
+_SHORT = 32_767  # a generation of at most this many frames stores its sign sums as int16: half the bytes
+
+
+def _dtype(name: str, n: int) -> str:
+    return "int16" if name in PAIR_FIELDS and n <= _SHORT else _DTYPES[name]
+
+
+_WRITERS = 4  # threads compressing and writing chunks
+_ALL = slice(None)
+
+Region = tuple[slice, slice]  # (rows, cols) of one chunk
+ChunkSource = Callable[[Region], tuple[np.ndarray, ...]]  # region -> (mean, m2[, pair_x, pair_y]) there
+
+
+def _chunks(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return (min(CHUNK, shape[0]), min(CHUNK, shape[1]), *shape[2:])
+
+
+class StateStore(abc.ABC):
+    """The group states of one store, one immutable generation per commit, in a Zarr v3 hierarchy.
+
+    What a backend provides is small: the zarr store the hierarchy lives in, which generations exist, how to
+    delete one, and how to make a written chunk and a whole generation durable. Everything else (chunking,
+    the commit's chunk-by-chunk writes, reading windows) is shared. ``LocalStateStore`` keeps the state in
+    a folder (fsync'd); ``MemoryStateStore`` in memory (tests, notebooks); object storage comes next.
+    """
+
+    @abc.abstractmethod
+    def zarr_store(self) -> ZarrStore:
+        """The zarr store holding the hierarchy."""
+
+    @abc.abstractmethod
+    def group_ids(self) -> set[int]:
+        """Groups that have something in the state, committed or not (garbage included)."""
+
+    @abc.abstractmethod
+    def generations(self, group_id: int) -> list[int]:
+        """The generations a group has in the state, committed or not, in order."""
+
+    @abc.abstractmethod
+    def drop(self, group_id: int, generation: int) -> None:
+        """Delete one generation, whole or half-written; nothing happens if it does not exist."""
+
+    def chunk_written(self, name: str, field: str, key: str) -> None:  # noqa: B027 - optional hook
+        """Called after each chunk ``key`` of ``name/field`` is written: make it durable, where a write
+        alone does not (a file must be fsync'd; an object store's PUT is durable when it returns)."""
+
+    def generation_written(self, name: str) -> None:  # noqa: B027 - optional hook
+        """Called when every array and attribute of generation ``name`` is written, before the catalog may
+        point at it: make its metadata durable."""
+
+    @staticmethod
+    def name(group_id: int, generation: int) -> str:
+        """The path of one generation in the hierarchy."""
+        return f"g{group_id}/v{generation}"
+
+    def _open(self, path: str, mode: str) -> zarr.Group:
+        try:
+            return zarr.open_group(self.zarr_store(), path=path, mode=mode)  # type: ignore[arg-type]
+        except (OSError, ValueError) as err:
+            raise StoreError(f"cannot open state {self}: {err}") from err
+
+    def write(self, group_id: int, generation: int, state: State) -> None:
+        """Write ``state`` as a new generation (all chunks; overwrites leftovers of the same generation)."""
+        pair_d = state.pairs.d if state.pairs is not None else None
+        self.write_from(group_id, generation, state.shape, state.n, lambda r: arrays_of(state, r), pair_d)
+
+    def write_from(
+        self,
+        group_id: int,
+        generation: int,
+        shape: tuple[int, ...],
+        n: int,
+        source: ChunkSource,
+        pair_d: int | None = None,
+    ) -> None:
+        """Write a new generation of ``n`` frames whose chunks ``source`` computes: ``source(region)`` gives
+        the (mean, m2) arrays of one chunk's (rows, cols) region, and its pair arrays when ``pair_d`` is given.
+        A few threads compute and write the chunks, so a state need never be whole in memory."""
+        fields = FIELDS + PAIR_FIELDS if pair_d else FIELDS
+        name = self.name(group_id, generation)
+        try:
+            self.drop(group_id, generation)  # leftovers of an interrupted commit of the same generation
+            node = self._open("", "a").require_group(name)
+            arrays = [
+                node.create_array(
+                    field,
+                    shape=shape,
+                    dtype=_dtype(field, n),
+                    chunks=_chunks(shape),
+                    compressors=_COMPRESSOR,
+                    overwrite=True,
+                    config={"write_empty_chunks": True},  # write every chunk; no per-chunk all-zero scan
+                )
+                for field in fields
+            ]
+            _write_chunks(arrays, lambda field, key: self.chunk_written(name, field, key), source)
+            node.attrs.update({"n": n, "pair_d": pair_d} if pair_d else {"n": n})
+            self.generation_written(name)
+        except OSError as err:
+            self.drop(group_id, generation)  # free the space a half-written generation holds
+            raise StoreError(f"cannot write state of group {group_id}: {err.strerror or err}") from err
+        except StateError:
+            self.drop(group_id, generation)  # ``source`` could not read the generation it merges from
+            raise
+
+    def _node(self, group_id: int, generation: int) -> zarr.Group:
+        name = self.name(group_id, generation)
+        try:
+            return zarr.open_group(self.zarr_store(), path=name, mode="r")
+        except (OSError, KeyError, ValueError, FileNotFoundError) as err:
+            raise StateError(f"state {name} is missing or unreadable: {err}") from err
+
+    def reader(self, group_id: int, generation: int, n: int) -> Callable[[Region], State]:
+        """Windows of a committed generation, ``read(region)``, with its arrays opened once."""
+        name = self.name(group_id, generation)
+        node = self._node(group_id, generation)
+        try:
+            stored_n, pair_d = node.attrs.get("n"), node.attrs.get("pair_d")
+            fields = FIELDS + PAIR_FIELDS if pair_d else FIELDS
+            arrays = [node[f] for f in fields]
+        except (OSError, KeyError, ValueError) as err:
+            raise StateError(f"state {name} is missing or unreadable: {err}") from err
+        if stored_n != n:
+            raise StateError(f"state {name} holds {stored_n} frames but the catalog says {n}")
+
+        def read(region: Region) -> State:
+            try:
+                mean, m2, *stored = (np.asarray(array[region]) for array in arrays)  # type: ignore[index]
+                pairs = [a.astype(np.int32) for a in stored]  # int16 on disk in smaller generations
+            except (OSError, KeyError, ValueError) as err:
+                raise StateError(f"state {name} is unreadable: {err}") from err
+            return State(n, mean, m2, Pairs(pair_d, *pairs) if pairs and isinstance(pair_d, int) else None)
+
+        return read
+
+    def pair_d(self, group_id: int, generation: int) -> int | None:
+        """The pair distance a committed generation keeps, or None (written before pairs existed)."""
+        value = self._node(group_id, generation).attrs.get("pair_d")
+        return value if isinstance(value, int) and value > 0 else None
+
+    def read(self, group_id: int, generation: int, n: int, rows: slice = _ALL, cols: slice = _ALL) -> State:
+        """Read a committed generation, or a window of it (only the chunks it touches are read).
+
+        ``n`` comes from the catalog and is checked against the count stored with the arrays.
+        """
+        return self.reader(group_id, generation, n)((rows, cols))
+
+
+class LocalStateStore(StateStore):
+    """The state in a folder (``<store>/state.zarr``): chunks fsync'd as written, the generation's files
+    and folders before the catalog switches to it; listing and deleting by folder, so that the leftovers
+    of a crash are found and removed even where zarr's metadata was never written."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._store = zarr.storage.LocalStore(path)
+
+    def __repr__(self) -> str:
+        return f"LocalStateStore({str(self.path)!r})"
+
+    def zarr_store(self) -> ZarrStore:
+        return self._store
+
+    def generations(self, group_id: int) -> list[int]:
+        folder = self.path / f"g{group_id}"
+        if not folder.is_dir():
+            return []
+        return sorted(int(p.name[1:]) for p in folder.iterdir() if p.name[:1] == "v" and p.name[1:].isdigit())
+
+    def group_ids(self) -> set[int]:
+        if not self.path.is_dir():
+            return set()
+        return {int(p.name[1:]) for p in self.path.iterdir() if p.name[:1] == "g" and p.name[1:].isdigit()}
+
+    def drop(self, group_id: int, generation: int) -> None:
+        shutil.rmtree(self.path / self.name(group_id, generation), ignore_errors=True)
+
+    def chunk_written(self, name: str, field: str, key: str) -> None:
+        _fsync(str(self.path / name / field / key))
+
+    def generation_written(self, name: str) -> None:
+        # Also the metadata files and folders; the chunks, synced as written, cost a no-op fsync each.
+        _fsync_tree(self.path / name)
+
+
+class MemoryStateStore(StateStore):
+    """The state in memory, gone with the process: for tests and notebooks, and to check that nothing
+    but the interface is assumed of a backend (listing goes through zarr's own hierarchy)."""
+
+    def __init__(self) -> None:
+        self._store = zarr.storage.MemoryStore()
+
+    def __repr__(self) -> str:
+        return "MemoryStateStore()"
+
+    def zarr_store(self) -> ZarrStore:
+        return self._store
+
+    def _children(self, path: str) -> list[str]:
+        try:
+            return [k for k, _ in zarr.open_group(self._store, path=path, mode="r").groups()]
+        except (FileNotFoundError, KeyError, ValueError):
+            return []
+
+    def group_ids(self) -> set[int]:
+        return {int(k[1:]) for k in self._children("") if k[:1] == "g" and k[1:].isdigit()}
+
+    def generations(self, group_id: int) -> list[int]:
+        return sorted(int(k[1:]) for k in self._children(f"g{group_id}") if k[:1] == "v" and k[1:].isdigit())
+
+    def drop(self, group_id: int, generation: int) -> None:
+        if generation in self.generations(group_id):
+            del zarr.open_group(self._store, path=f"g{group_id}", mode="a")[f"v{generation}"]
+
+
+def _write_chunks(arrays: list[zarr.Array], written: Callable[[str, str], None], source: ChunkSource) -> None:
+    """Write every chunk of ``arrays`` from ``source`` with a few threads, calling ``written(field, key)``
+    after each chunk (to make it durable); return when every write has ended.
+
+    One ``array[...] = data`` would fan out into concurrent chunk writes on zarr's event loop; when one
+    fails (a full disk), the others carry on after the exception and would recreate files in a generation
+    being deleted. Here each call writes one whole chunk of each array, and all calls are waited for: the
+    first half of the chunks, then the second. Each thread syncs its chunk files as soon as they are
+    written: the page cache would otherwise hold them all until the commit's final fsync (a few hundred
+    MB stay below the kernel's writeback threshold), with the disk idle while the chunks are computed.
+    Measured on a 24 MP RGB state: commits 25 % shorter.
+    """
+    rows, cols = arrays[0].chunks[:2]
+    height, width = arrays[0].shape[:2]
+    regions = [
+        (slice(r, min(r + rows, height)), slice(c, min(c + cols, width)))
+        for r in range(0, height, rows)
+        for c in range(0, width, cols)
+    ]
+
+    def write(region: Region) -> None:
+        at = (region[0].start // rows, region[1].start // cols, *[0] * (len(arrays[0].shape) - 2))
+        for array, data in zip(arrays, source(region), strict=True):
+            array[region] = data
+            written(array.basename, array.metadata.encode_chunk_key(at))
+
+    with ThreadPoolExecutor(max_workers=_WRITERS) as pool:
+        half = (len(regions) + 1) // 2
+        for part in (regions[:half], regions[half:]):
+            futures = [pool.submit(write, region) for region in part]
+            wait(futures)
+            for future in futures:
+                future.result()  # all have ended: re-raise the first error, if any
+            checkpoint("state-array")
+
+
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(root: Path) -> None:
+    """Flush a generation's files and folders to disk before the catalog may point at it."""
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            _fsync(os.path.join(folder, name))
+        _fsync(folder)

@@ -1,0 +1,212 @@
+"""A family: the groups of one camera, source and geometry, one per exposure class and period.
+
+Every query works on a family's merged state. Without a date window that is the merge of all its groups.
+With one (``--since``/``--until``) it is the merge of the groups whose period lies inside the window, plus,
+for a period the window cuts through, the photos of that period inside the window, read again from disk
+(their content hash is checked). The result equals the state of a store that ingested only the photos in
+the window, to float64 rounding.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from hpstore.detect.cfa import pair_distance
+from hpstore.detect.classes import Levels
+from hpstore.detect.rank import ClassMean
+from hpstore.errors import DecodeError, StateError, WindowError
+from hpstore.io import decode_into, fs_path, probe
+from hpstore.stats import State, empty, merge_into, update
+from hpstore.store.catalog import Group, Photo
+from hpstore.store.storage import Storage
+from hpstore.timeaxis import periods
+from hpstore.timeaxis.exposure import dark_weight
+
+_REREAD_BATCH = 16
+
+
+@dataclass(frozen=True)
+class Window:
+    """Capture dates ``since <= t < until``; either end may be open."""
+
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+
+    @property
+    def bounded(self) -> bool:
+        return self.since is not None or self.until is not None
+
+    def contains(self, when: dt.datetime | None) -> bool:
+        if not self.bounded:
+            return True
+        if when is None:
+            return False
+        return (self.since is None or when >= self.since) and (self.until is None or when < self.until)
+
+    def covers(self, group: Group) -> str:
+        """``all``, ``none`` or ``part`` of the group's photos fall inside the window."""
+        if not self.bounded:
+            return "all"
+        span = periods.span(group.period)
+        if span is None:
+            return "none" if group.period == periods.UNDATED else "part"
+        start, end = span
+        if (self.since is None or start >= self.since) and (self.until is None or end <= self.until):
+            return "all"
+        if (self.until is not None and start >= self.until) or (self.since is not None and end <= self.since):
+            return "none"
+        return "part"
+
+
+def families(groups: list[Group]) -> list[list[Group]]:
+    """Groups of one camera, source and geometry (one per exposure class and period), in catalog order."""
+    out: dict[tuple[int, str, int, int, int, int], list[Group]] = defaultdict(list)
+    for g in groups:
+        out[(g.camera_id, g.source, g.height, g.width, g.channels, g.bits)].append(g)
+    return list(out.values())
+
+
+def committed_state(
+    store: Storage, group: Group, rows: slice = slice(None), cols: slice = slice(None), attempts: int = 5
+) -> State:
+    """The group's last committed state (or a window of it). An ingest may commit (and drop the generation
+    we were about to read) meanwhile: then the catalog is asked again for the current generation."""
+    for attempt in range(attempts):
+        try:
+            return store.state.read(group.id, group.generation, group.n, rows, cols)
+        except StateError:
+            if attempt == attempts - 1:
+                raise
+            group = store.catalog.get_group(group.id)
+    raise AssertionError("unreachable")
+
+
+def read_frame(photo: Photo, shape: tuple[int, ...]) -> np.ndarray:
+    """An ingested photo's pixel array read again from disk, its content hash checked; ``WindowError`` says
+    why it cannot be."""
+    path = fs_path(photo.path, photo.path_bytes)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise WindowError(f"{photo.path}: cannot read it again ({err.strerror or err})") from err
+    if hashlib.sha256(data).hexdigest() != photo.hash:
+        raise WindowError(f"{photo.path}: changed on disk since it was ingested")
+    info = probe(path)
+    frame = np.empty(info.shape, info.dtype)
+    try:
+        decode_into(data, info, frame)
+    except DecodeError as err:
+        raise WindowError(f"{photo.path}: {err}") from err
+    if frame.shape != shape:
+        raise WindowError(f"{photo.path}: its pixel array is {frame.shape}, the group's {shape}")
+    return frame
+
+
+def reread(photos: list[Photo], shape: tuple[int, ...], rows: slice, cols: slice, d: int | None = None) -> State:
+    """The state of ``photos`` read again from disk (the window ``rows``/``cols`` of it), with neighbour
+    pairs at distance ``d`` when given and the window is whole frames (a cut has no partners at its edge)."""
+    whole = rows == slice(None) and cols == slice(None)
+    state: State | None = None
+    frames: list[np.ndarray] = []
+    for photo in photos:
+        frames.append(read_frame(photo, shape)[rows, cols])
+        if state is None:
+            state = empty(frames[-1].shape, d if whole else None)
+        if len(frames) == _REREAD_BATCH:
+            update(state, np.stack(frames))
+            frames.clear()
+    if state is None:
+        raise AssertionError("reread needs at least one photo")
+    if frames:
+        update(state, np.stack(frames))
+    return state
+
+
+@dataclass
+class FamilyState:
+    """A family's merged state (or a window of it) and each exposure class's part."""
+
+    state: State
+    classes: list[ClassMean]
+    parts: list[State]  # each class's whole state, with ``keep`` only
+    photos: list[Photo]  # the photos counted, in capture order
+
+    @property
+    def n(self) -> int:
+        return self.state.n
+
+
+def family_state(
+    store: Storage,
+    family: list[Group],
+    rows: slice = slice(None),
+    cols: slice = slice(None),
+    *,
+    keep: bool = False,
+    window: Window | None = None,
+) -> FamilyState | None:
+    """The merged state of a family's groups inside ``window`` (all by default), or None without photos.
+
+    Each exposure class is merged over its periods first, then the classes are merged; without ``keep`` the
+    result reuses the first class's arrays (a 24 MP RGB state is 1.15 GB)."""
+    window = window or Window()
+    first = family[0]
+    shape = (first.height, first.width, first.channels)
+    photos = [p for p in store.catalog.photos([g.id for g in family]) if window.contains(p.capture_time)]
+    by_group: dict[int | None, list[Photo]] = defaultdict(list)
+    for p in photos:
+        by_group[p.group_id].append(p)
+    by_class: dict[str, list[Group]] = defaultdict(list)
+    for g in family:
+        by_class[g.exposure].append(g)
+    classes: list[ClassMean] = []
+    parts: list[State] = []
+    for name, groups in by_class.items():
+        merged: State | None = None
+        for g in groups:
+            cover = window.covers(g)
+            if g.n == 0 or cover == "none" or not by_group[g.id]:
+                continue
+            if cover == "all":
+                part = committed_state(store, g, rows, cols)
+            else:
+                try:
+                    part = reread(by_group[g.id], shape, rows, cols, pair_distance(g.source, g.pattern))
+                except WindowError as err:
+                    raise WindowError(
+                        f"{err}; the date window cuts period {g.period}, whose photos must be read again: "
+                        "restore the file, or give --since/--until on a period boundary (e.g. --until 2021)"
+                    ) from err
+            if merged is None:
+                merged = part
+            else:
+                merge_into(merged, part)
+        if merged is None:
+            continue
+        photos_of = [p for g in groups for p in by_group[g.id]]
+        timed = [(w, p) for p in photos_of if (w := dark_weight(p.exposure_time, p.iso)) is not None]
+        weights = np.asarray([w for w, _ in timed], float)
+        gains = np.asarray([(p.iso or 100.0) / 100.0 for _, p in timed], float)
+        classes.append(ClassMean(name, merged.n, weights, merged.mean, merged.pairs, gains))
+        parts.append(merged)
+    if not parts:
+        return None
+    total = parts[0]
+    if len(parts) > 1:
+        pairs = total.pairs.copy() if total.pairs is not None else None  # the class keeps its own
+        total = State(total.n, total.mean.copy(), total.m2.copy() if keep else total.m2, pairs)
+    for part in parts[1:]:
+        merge_into(total, part)
+    return FamilyState(total, classes, parts if keep else [], photos)
+
+
+def levels_of(group: Group) -> Levels:
+    """The black and white levels of a group's values (RAW: as the camera gives them; else the bit depth)."""
+    if group.source == "raw" and group.white_level:
+        return Levels(group.black_level or 0.0, group.white_level)
+    return Levels(0.0, float((1 << group.bits) - 1))
