@@ -33,7 +33,11 @@ def test_ingest_query_cameras_files(archive: Archive, tmp_path: Path) -> None:
 
     rows = json.loads(_run("--store", store, "query", "--top", "5", "--format", "json").stdout)
     assert len(rows) == 5 and rows[0]["score"] >= rows[-1]["score"]
-    assert {"camera", "source", "row", "col", "channel", "kind", "score", "n", "mean", "std"} <= rows[0].keys()
+    planted = {(d.row, d.col): d.kind for d in archive.defects}
+    # The strongest entries are planted defects, seen in both the DNGs and the JPEGs.
+    assert all((r["row"], r["col"]) in planted and r["source"] in ("raw", "rgb") for r in rows), rows
+    assert all(planted[r["row"], r["col"]] == r["kind"] for r in rows if r["source"] == "raw"), rows
+    assert all(r["camera"] == "TEST0001" and 0 < r["confidence"] <= 1 and r["n"] == 30 for r in rows)
     csv_out = _run("--store", store, "query", "--top", "3", "--format", "csv", "--source", "raw").stdout
     assert csv_out.splitlines()[0].startswith("camera,source,row,col") and len(csv_out.splitlines()) == 4
 
@@ -51,7 +55,12 @@ def test_ingest_query_cameras_files(archive: Archive, tmp_path: Path) -> None:
     )
 
     files = json.loads(_run("--store", store, "files", "--format", "json").stdout)
-    assert len(files) == 60 and {"path", "status", "reason", "camera", "source"} <= files[0].keys()
+    assert len(files) == 60 and {(f["status"], f["reason"], f["camera"]) for f in files} == {
+        ("ingested", None, "TEST0001")
+    }
+    assert sorted(Path(f["path"]).name for f in files) == sorted(
+        p.name for shot in archive.shots for p in shot.paths.values()
+    )
 
 
 def test_bad_input_lines_and_failed_listing(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from hpstore import stats
 from hpstore.commands.demo import found
 from hpstore.commands.query import query, show
 from hpstore.detect.rank import Levels, rank
-from hpstore.errors import BadArgument, CameraNotFound
+from hpstore.errors import BadArgument, CameraNotFound, StoreError
 from hpstore.ingest.pipeline import ingest
 from hpstore.settings import Settings
 from hpstore.testing.simulator import Archive
@@ -62,12 +62,12 @@ def test_camera_and_argument_errors(ingested: Settings) -> None:
     assert query(ingested, camera="TEST0001", top=3)
     with pytest.raises(CameraNotFound, match="no camera matches"):
         query(ingested, camera="Nikon")
-    with pytest.raises(BadArgument):
+    with pytest.raises(BadArgument, match="source must be one of raw, rgb, not 'infrared'"):
         query(ingested, source="infrared")
 
 
 def test_query_on_a_missing_store_says_so(tmp_path: Path) -> None:
-    with pytest.raises(Exception, match="no hpstore store"):
+    with pytest.raises(StoreError, match="no hpstore store"):
         query(make_settings(tmp_path / "nothing"))
 
 

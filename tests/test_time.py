@@ -138,9 +138,9 @@ def test_window_through_a_period_whose_photos_are_gone_says_which(life: Life, tm
         hidden.rename(moved)
     assert done.returncode == 1
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
-    assert moved.name in done.stderr and "--until" in done.stderr
+    assert moved.name in done.stderr and "until 2021" in done.stderr
     assert whole_year.returncode == 0, whole_year.stderr
-    assert json.loads(whole_year.stdout)
+    assert {r["camera"] for r in json.loads(whole_year.stdout)} == {str(archive.camera.serial)}
 
 
 def test_history_shows_a_defect_switch_on(life: Life) -> None:

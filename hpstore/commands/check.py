@@ -130,6 +130,6 @@ def _misfiled_lines(found: Reidentified) -> list[str]:
         shown = ", ".join(paths[:_EXAMPLES]) + (f" and {more} more" if more > 0 else "")
         lines.append(
             f"{len(paths)} photo(s) filed under {describe(old)} belong to {describe(new)}: {shown} "
-            "(move them with --repair)"
+            "(a repairing check moves them)"
         )
     return lines

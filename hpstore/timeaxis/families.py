@@ -180,7 +180,7 @@ def family_state(
                 except WindowError as err:
                     raise WindowError(
                         f"{err}; the date window cuts period {g.period}, whose photos must be read again: "
-                        "restore the file, or give --since/--until on a period boundary (e.g. --until 2021)"
+                        "restore the file, or choose since/until on a period boundary (e.g. until 2021)"
                     ) from err
             if merged is None:
                 merged = part
