@@ -14,7 +14,7 @@ from hpstore.ingest.pipeline import ingest
 from hpstore.settings import Settings
 from hpstore.store.storage import Storage
 from hpstore.testing.evaluation import EVAL_CAMERAS, Planted, evaluate, write_eval_archive
-from hpstore.timeaxis.families import families, family_state, levels_of
+from hpstore.timeaxis.families import families, family_state, layout_of
 
 from .conftest import make_settings
 
@@ -102,9 +102,7 @@ def test_per_photo_evidence_drops_only_scene_light_and_keeps_a_smeared_partial(
         (family,) = [f for f in families(store.catalog.groups([cam.id])) if f[0].source == "rgb"]
         fs = family_state(store, family)
         assert fs is not None
-        by_means = rank(
-            fs.state, source="rgb", pattern=None, levels=levels_of(family[0]), top=20, classes=fs.classes
-        )
+        by_means = rank(fs.state, layout=layout_of(family[0]), top=20, classes=fs.classes)
     kept = {(r["row"], r["col"]) for r in rows}
     dropped = [c for c in by_means if (c.row, c.col) not in kept]
     # The means and their pair statistics list few stars and glints that fell on a pixel in a few photos,

@@ -9,6 +9,7 @@ import pytest
 
 from hpstore import stats
 from hpstore.commands.query import query
+from hpstore.detect.cfa import Layout
 from hpstore.detect.classes import Levels
 from hpstore.detect.lines import find_lines
 from hpstore.detect.rank import consistency, fit_response, rank
@@ -70,7 +71,7 @@ def test_the_sign_test_tells_a_steady_offset_from_a_scene_of_one_photo() -> None
     t = consistency(state.pairs, state.n)[..., 0]
     assert t[6, 6] > 4  # nearly every photo: about sqrt(40)
     assert abs(t[16, 16]) < 3 and abs(t[10, 16]) < 3
-    found = {(c.row, c.col) for c in rank(state, source="raw", pattern=None, levels=Levels(0, 4095), top=10)}
+    found = {(c.row, c.col) for c in rank(state, layout=Layout("raw", None, Levels(0, 4095)), top=10)}
     assert (6, 6) in found and (16, 16) not in found and (10, 16) not in found
 
 
@@ -155,8 +156,8 @@ def test_a_bad_column_under_busy_scenes_is_found_by_its_photos_one_by_one() -> N
     state = stats.empty(frames.shape[1:], 2)
     stats.update(state, frames)
     mean = state.mean
-    by_signs = find_lines(mean, period=2, d=2, floor=1.0, radius=0, pairs=state.pairs, n=state.n)
-    by_mean = find_lines(mean, period=2, d=2, floor=1.0, radius=0)
+    by_signs = find_lines(mean, step=2, d=2, floor=1.0, radius=0, pairs=state.pairs, n=state.n)
+    by_mean = find_lines(mean, step=2, d=2, floor=1.0, radius=0)
     assert [(line.axis, line.index) for line in by_signs] == [("column", 41)]
     assert by_signs[0].offset == pytest.approx(30.0, abs=15.0)
     assert all(line.score < by_signs[0].score for line in by_mean)  # the means alone see it less well

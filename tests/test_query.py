@@ -10,6 +10,7 @@ import pytest
 from hpstore import stats
 from hpstore.commands.demo import found
 from hpstore.commands.query import query, show
+from hpstore.detect.cfa import Layout
 from hpstore.detect.rank import Levels, rank
 from hpstore.errors import BadArgument, CameraNotFound, StoreError
 from hpstore.ingest.pipeline import ingest
@@ -85,7 +86,7 @@ def test_static_dark_area_is_not_ranked_but_an_exposure_dependent_hot_pixel_is()
     frames[:, 10:30, 10:30] = 600 + rng.normal(0, 1, (n, 20, 20))  # static, dark, nearly constant
     frames[:, 40, 50] += 3000 * exposure
     state = _state(np.clip(frames, 0, 16383).astype(np.uint16)[..., None])
-    top = rank(state, source="raw", pattern="RGGB", levels=Levels(512, 16383), top=5)
+    top = rank(state, layout=Layout("raw", "RGGB", Levels(512, 16383)), top=5)
     assert (top[0].row, top[0].col, top[0].kind) == (40, 50, "hot")
     assert all(not (10 <= c.row < 30 and 10 <= c.col < 30) for c in top)
     var = state.m2 / state.n
@@ -97,7 +98,7 @@ def test_corner_of_a_bright_area_is_not_a_defect() -> None:
     frames = rng.normal(1000, 20, (30, 48, 48))
     frames[:, 20:, 20:] += 4000  # a static bright rectangle: its corner is not an outlier
     state = _state(frames.astype(np.uint16)[..., None])
-    assert rank(state, source="raw", pattern="RGGB", levels=Levels(512, 16383), top=5) == []
+    assert rank(state, layout=Layout("raw", "RGGB", Levels(512, 16383)), top=5) == []
 
 
 def test_kind_filter_lists_only_that_class(archive: Archive, ingested: Settings) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from hpstore.detect.cfa import geometry
+from hpstore.detect.cfa import spacing
 from hpstore.detect.rank import TILE
 from hpstore.errors import BadArgument, CameraNotFound
 from hpstore.store.catalog import Camera, Group
@@ -67,8 +67,8 @@ def parse_pixel(text: str | tuple[int, int]) -> tuple[int, int]:
 
 def pixel_window(row: int, col: int, group: Group) -> tuple[slice, slice]:
     """The rows and columns of state needed to explain one pixel with the ranking's own z-scores."""
-    period, _ = geometry(group.source, group.pattern)
-    return _window(row, group.height, TILE * period), _window(col, group.width, TILE * period)
+    step, _ = spacing(group.source, group.pattern)
+    return _window(row, group.height, TILE * step), _window(col, group.width, TILE * step)
 
 
 def _window(index: int, size: int, span: int) -> slice:

@@ -25,7 +25,7 @@ from hpstore.store.catalog import Group, Photo
 from hpstore.store.storage import Storage
 from hpstore.timeaxis import onset, periods
 from hpstore.timeaxis.exposure import LONG, exposure_class
-from hpstore.timeaxis.families import Window, families, family_state, levels_of
+from hpstore.timeaxis.families import Window, families, family_state, layout_of
 
 AT_START = 10  # a defect first seen among a camera's first photos was there before the archive begins
 
@@ -46,9 +46,7 @@ def _dense(store: Storage, family: list[Group], label: str, row: int, col: int) 
     ev = evidence(
         fs.state.mean,
         np.sqrt(fs.state.m2 / fs.state.n),
-        source=group.source,
-        pattern=group.pattern,
-        levels=levels_of(group),
+        layout=layout_of(group),
         pairs=fs.state.pairs,
         n=fs.state.n,
     )

@@ -23,7 +23,7 @@ from hpstore.settings import Settings
 from hpstore.store.catalog import STATUSES, Camera, Group
 from hpstore.store.storage import Storage
 from hpstore.timeaxis.defects import family_defects, is_defect, sightings, with_evidence
-from hpstore.timeaxis.families import families, family_state, levels_of
+from hpstore.timeaxis.families import families, family_state, layout_of
 
 SOURCES = ("raw", "rgb")
 
@@ -71,7 +71,6 @@ def query(
                 store,
                 family,
                 window=window,
-                levels=levels_of(group),
                 top=top,
                 min_score=min_score,
                 kinds=None if kind is None else {kind},
@@ -186,17 +185,18 @@ def show(
             if fs is None:
                 continue
             state, classes, parts = fs.state, fs.classes, fs.parts
-            levels = levels_of(group)
-            kw: dict[str, Any] = {"source": group.source, "pattern": group.pattern, "levels": levels}
-            ev = evidence(state.mean, np.sqrt(state.m2 / state.n), pairs=state.pairs, n=state.n, **kw)
+            layout = layout_of(group)
+            ev = evidence(state.mean, np.sqrt(state.m2 / state.n), layout=layout, pairs=state.pairs, n=state.n)
             at = (row - rows.start, col - cols.start)
-            explained = explain(ev, *at, state.n, classes=classes, maps=long_maps(classes, **kw), **kw)
+            explained = explain(
+                ev, *at, state.n, layout=layout, classes=classes, maps=long_maps(classes, layout=layout)
+            )
             # explain() numbers rows and columns within the window read; the photos' evidence, in the frame
             framed = [replace(found, row=row, col=col) for found, _ in explained]
             sights = sightings(with_evidence(store, family, fs.photos), group, framed)
             for c, ((cand, entry), sight) in enumerate(zip(explained, sights, strict=True)):
                 entry.update(row=row, col=col)
-                entry["exposure_classes"] = class_facts(classes, parts, *at, c, **kw)
+                entry["exposure_classes"] = class_facts(classes, parts, *at, c, layout=layout)
                 entry.update(
                     first_seen=_date(sight.first) if sight else None,
                     last_seen=_date(sight.last) if sight else None,

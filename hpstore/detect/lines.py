@@ -34,25 +34,25 @@ class Line:
     score: float
 
 
-def _offsets(mean: np.ndarray, period: int, d: int) -> tuple[np.ndarray, np.ndarray]:
+def _offsets(mean: np.ndarray, step: int, d: int) -> tuple[np.ndarray, np.ndarray]:
     """(offset, plain offset) of every column of a 2-D mean map from its same-colour neighbour columns."""
     # A median over at most ~1000 rows per colour phase is as robust, and far cheaper on 24 MP.
-    stride = period * max(1, mean.shape[0] // (period * MAX_ROWS))
-    steps, plains = [], []
-    for phase in range(period):
+    stride = step * max(1, mean.shape[0] // (step * MAX_ROWS))
+    jumps, plains = [], []
+    for phase in range(step):
         rows = np.ascontiguousarray(mean[phase::stride])
         w = rows.shape[1]
         left = np.concatenate([rows[:, d : 2 * d], rows[:, : w - d]], axis=1)  # at the border: the inner side
         right = np.concatenate([rows[:, d:], rows[:, w - 2 * d : w - d]], axis=1)
-        # The smaller step to either side, when both go the same way: a bad line stands out from both of
+        # The smaller jump to either side, when both go the same way: a bad line stands out from both of
         # its neighbours, while a scene edge along the line differs from one side only, and a line next to
         # a bad one differs from that side only.
         to_left, to_right = rows - left, rows - right
         same_way = to_left * to_right > 0
-        step = np.where(same_way, np.sign(to_left) * np.minimum(np.abs(to_left), np.abs(to_right)), 0.0)
-        steps.append(np.median(step, axis=0))
+        jump = np.where(same_way, np.sign(to_left) * np.minimum(np.abs(to_left), np.abs(to_right)), 0.0)
+        jumps.append(np.median(jump, axis=0))
         plains.append(np.median(0.5 * (to_left + to_right), axis=0))
-    return np.mean(steps, axis=0), np.mean(plains, axis=0)
+    return np.mean(jumps, axis=0), np.mean(plains, axis=0)
 
 
 def _sides(signs: np.ndarray, d: int, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -74,7 +74,7 @@ def _robust_z(values: np.ndarray, lane: np.ndarray, floor: float) -> np.ndarray:
 def find_lines(
     mean: np.ndarray,
     *,
-    period: int,
+    step: int,
     d: int,
     floor: float,
     radius: int,
@@ -95,20 +95,20 @@ def find_lines(
             continue
         best: dict[int, Line] = {}
         for c in range(plane.shape[2]):
-            off, plain = _offsets(plane[..., c], period, d)
+            off, plain = _offsets(plane[..., c], step, d)
             if signs is not None:
                 side, one = _sides(signs[..., c], d, n)
                 off = plain  # the offset reported; the signs score it
                 # The mean of n x rows signs varies by about 1 / sqrt(n x rows) from noise alone; scene
                 # texture that the photos share (a static burst) spreads the one-sided means further.
                 noise = 1.0 / np.sqrt(max(n, 1) * plane.shape[0])
-            for phase in range(period):
+            for phase in range(step):
                 if signs is None:
-                    z = _robust_z(off[phase::period], plain[phase::period], floor)
+                    z = _robust_z(off[phase::step], plain[phase::step], floor)
                 else:
-                    z = _robust_z(side[phase::period], one[phase::period], noise)
+                    z = _robust_z(side[phase::step], one[phase::step], noise)
                 for k in np.flatnonzero(np.abs(z) >= LINE_SCORE):
-                    index = phase + int(k) * period
+                    index = phase + int(k) * step
                     if not d <= index < plane.shape[1] - d:
                         continue
                     line = Line(axis, index, c, float(off[index]), float(abs(z[k])))

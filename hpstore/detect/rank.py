@@ -1,7 +1,7 @@
 """Rank and classify suspicious pixels from a group's statistics.
 
 Every pixel is compared with its same-colour neighbourhood, never with the whole frame: the eight
-neighbours at distance ``d`` in rows, columns and diagonals (``d`` = the CFA period on a RAW mosaic, so
+neighbours at distance ``d`` in rows, columns and diagonals (``d`` = the CFA step on a RAW mosaic, so
 they share the pixel's colour filter; ``d`` = 2 on developed images, so the neighbours are outside the
 smear of a JPEG/demosaiced defect). For the mean and for the standard deviation across photos we form
 
@@ -22,7 +22,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from hpstore.detect.cfa import geometry
+from hpstore.detect.cfa import Layout
 from hpstore.detect.classes import KINDS, MIN_SCORE, Candidate, Levels, Response, classify, confidence, reason
 from hpstore.detect.lines import Line, find_lines
 from hpstore.stats import Pairs, State, finalize
@@ -153,11 +153,11 @@ def neighbourhood(a: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 @numba.njit(parallel=True, cache=True)
-def tile_median(values: np.ndarray, period: int, tile: int) -> np.ndarray:  # pragma: no cover
+def tile_median(values: np.ndarray, step: int, tile: int) -> np.ndarray:  # pragma: no cover
     """Median of ``values`` over tiles of ``tile`` x ``tile`` samples of one lattice (one CFA colour)."""
     h, w = values.shape
     out = np.empty_like(values)
-    span = tile * period
+    span = tile * step
     ty_n = (h + span - 1) // span
     tx_n = (w + span - 1) // span
     for t in numba.prange(ty_n * tx_n):
@@ -165,21 +165,21 @@ def tile_median(values: np.ndarray, period: int, tile: int) -> np.ndarray:  # pr
         x0 = (t % tx_n) * span
         y1 = min(y0 + span, h)
         x1 = min(x0 + span, w)
-        for oy in range(period):
-            for ox in range(period):
-                ny = (y1 - y0 - oy + period - 1) // period
-                nx = (x1 - x0 - ox + period - 1) // period
+        for oy in range(step):
+            for ox in range(step):
+                ny = (y1 - y0 - oy + step - 1) // step
+                nx = (x1 - x0 - ox + step - 1) // step
                 if ny <= 0 or nx <= 0:
                     continue
                 buf = np.empty(ny * nx, values.dtype)
                 k = 0
-                for y in range(y0 + oy, y1, period):
-                    for x in range(x0 + ox, x1, period):
+                for y in range(y0 + oy, y1, step):
+                    for x in range(x0 + ox, x1, step):
                         buf[k] = values[y, x]
                         k += 1
                 m = np.median(buf)
-                for y in range(y0 + oy, y1, period):
-                    for x in range(x0 + ox, x1, period):
+                for y in range(y0 + oy, y1, step):
+                    for x in range(x0 + ox, x1, step):
                         out[y, x] = m
     return out
 
@@ -188,17 +188,11 @@ def tile_median(values: np.ndarray, period: int, tile: int) -> np.ndarray:  # pr
 _SPREAD_TO_SIGMA = 1.0 / 0.95
 
 
-def _zmap(values: np.ndarray, d: int, period: int, floor: float) -> tuple[np.ndarray, np.ndarray]:
+def _zmap(values: np.ndarray, d: int, step: int, floor: float) -> tuple[np.ndarray, np.ndarray]:
     """(z-score, neighbour median) of every sample of one channel, as float32 (ranking needs no more)."""
     med, res, spread = neighbourhood(np.ascontiguousarray(values), d)
-    scale = np.maximum(tile_median(spread, period, TILE) * _SPREAD_TO_SIGMA, floor)
+    scale = np.maximum(tile_median(spread, step, TILE) * _SPREAD_TO_SIGMA, floor)
     return (res / scale).astype(np.float32), med.astype(np.float32)
-
-
-def channel_names(source: str, pattern: str | None, channels: int) -> str | None:
-    if source == "raw":
-        return None
-    return "L" if channels == 1 else "RGB"[:channels]
 
 
 @dataclass(frozen=True)
@@ -272,30 +266,22 @@ def _agreeing(z: np.ndarray, t: np.ndarray) -> np.ndarray:
     return np.where(agree, np.where(sign >= CONSISTENT, both, weak), np.float32(0))
 
 
-def scale_floor(source: str, levels: Levels) -> float:
-    """The smallest noise scale: what quantisation of the stored values allows."""
-    return levels.span * 1e-4 if source == "raw" else 0.05
-
-
 def evidence(
     mean: np.ndarray,
     std: np.ndarray,
     *,
-    source: str,
-    pattern: str | None,
-    levels: Levels,
+    layout: Layout,
     pairs: Pairs | None = None,
     n: int = 0,
 ) -> Evidence:
     """Compare every sample's mean and standard deviation with its same-colour neighbourhood; with the
     state's ``pairs`` (of ``n`` photos), count only what the photos show consistently (:func:`consistency`):
     a mean apart from the neighbours' in every photo, a spread far above theirs."""
-    period, d = geometry(source, pattern)
-    q = scale_floor(source, levels)
+    step, d, q = layout.step, layout.distance, layout.floor
     z_m, z_s, med_m, med_s = (np.empty(mean.shape, np.float32) for _ in range(4))
     for c in range(mean.shape[2]):
-        z_m[..., c], med_m[..., c] = _zmap(mean[..., c], d, period, q)
-        z_s[..., c], med_s[..., c] = _zmap(std[..., c], d, period, q)
+        z_m[..., c], med_m[..., c] = _zmap(mean[..., c], d, step, q)
+        z_s[..., c], med_s[..., c] = _zmap(std[..., c], d, step, q)
     # A spread that differs only statistically, not materially, is no defect: JPEG blocks give the spread
     # z-scores heavy tails. Spread evidence counts from 1/2 or 5/4 of the neighbours' spread on.
     ratio = (std / np.maximum(med_s, q)).astype(np.float32)
@@ -326,18 +312,14 @@ class LongMaps:
     t: np.ndarray | None  # their sign test (:func:`consistency`); None for stores without pairs
 
 
-def long_maps(
-    classes: Sequence[ClassMean], *, source: str, pattern: str | None, levels: Levels
-) -> LongMaps | None:
+def long_maps(classes: Sequence[ClassMean], *, layout: Layout) -> LongMaps | None:
     """The long exposures' evidence, when the store keeps them apart; None without enough of them."""
     long = _long_class(classes)
     if long is None:
         return None
-    period, d = geometry(source, pattern)
-    floor = scale_floor(source, levels)
     z = np.empty(long.mean.shape, np.float32)
     for c in range(long.mean.shape[2]):
-        z[..., c], _ = _zmap(long.mean[..., c], d, period, floor)
+        z[..., c], _ = _zmap(long.mean[..., c], layout.distance, layout.step, layout.floor)
     if long.pairs is None:
         return LongMaps(z, z, None)
     t = consistency(long.pairs, long.n)
@@ -422,9 +404,7 @@ def fit_response(
     return rate, offset
 
 
-def response(
-    classes: Sequence[ClassMean], r: int, col: int, c: int, *, source: str, pattern: str | None, levels: Levels
-) -> Response | None:
+def response(classes: Sequence[ClassMean], r: int, col: int, c: int, *, layout: Layout) -> Response | None:
     """Fit ``excess = offset x gain + rate x dark weight`` through the short and the long class at one
     sample (:func:`fit_response`).
 
@@ -435,11 +415,10 @@ def response(
         return None
     if short.weight is None or long.weight is None or long.weight <= short.weight:
         return None
-    _, d = geometry(source, pattern)
-    white = levels.white
+    d, white = layout.distance, layout.levels.white
 
     def linear(x: float) -> float:
-        return white * (max(float(x), 0.0) / white) ** 2.2 if source == "rgb" else float(x)
+        return float(x) if layout.raw else white * (max(float(x), 0.0) / white) ** 2.2
 
     e_short, _ = _over_median(short.mean[..., c], r, col, d, linear)
     e_long, level = _over_median(long.mean[..., c], r, col, d, linear)
@@ -455,12 +434,10 @@ def class_facts(
     col: int,
     c: int,
     *,
-    source: str,
-    pattern: str | None,
-    levels: Levels,
+    layout: Layout,
 ) -> list[dict[str, object]]:
     """One sample per exposure class: photos, mean dark weight, mean and spread next to the neighbours'."""
-    _, d = geometry(source, pattern)
+    d = layout.distance
     out: list[dict[str, object]] = []
     for k, st in zip(classes, states, strict=True):
         std = np.sqrt(st.m2[..., c] / st.n)
@@ -479,11 +456,11 @@ def class_facts(
     return out
 
 
-def _extended(ev: Evidence, r: int, col: int, c: int, source: str, d: int, long: ClassMean | None = None) -> bool:
+def _extended(ev: Evidence, r: int, col: int, c: int, layout: Layout, long: ClassMean | None = None) -> bool:
     """True when the candidate is light from the scene, not a single photosite: its surroundings share its
     excess (over all photos, or over the long exposures where stars are), or on a developed image it is
-    white. ``d`` is the same-colour neighbour distance (``geometry``)."""
-    raw = source == "raw"
+    white."""
+    raw, source, d = layout.raw, layout.source, layout.distance
     centre = float(ev.mean[r, col, c] - ev.nb_mean[r, col, c])
     if not raw and centre > 0 and ev.mean.shape[2] == 3:
         excess = ev.mean[r, col] - ev.nb_mean[r, col]
@@ -513,19 +490,15 @@ def _candidate(
     c: int,
     n: int,
     *,
-    source: str,
-    pattern: str | None,
-    levels: Levels,
+    layout: Layout,
     score: float | None = None,
     maps: LongMaps | None = None,
     classes: Sequence[ClassMean] = (),
 ) -> Candidate:
-    period, _ = geometry(source, pattern)
-    names = channel_names(source, pattern, ev.mean.shape[2])
-    letter = pattern[(r % period) * period + col % period] if names is None and pattern else (names or "L")[c]
+    letter = layout.channel(r, col, c, ev.mean.shape[2])
     values = tuple(float(a[r, col, c]) for a in (ev.mean, ev.std, ev.z_mean, ev.z_std, ev.nb_mean, ev.nb_std))
-    fit = response(classes, r, col, c, source=source, pattern=pattern, levels=levels)
-    kind = classify(*values, levels=levels, source=source, response=fit)
+    fit = response(classes, r, col, c, layout=layout)
+    kind = classify(*values, levels=layout.levels, source=layout.source, response=fit)
     value = float(ev.score[r, col, c]) if score is None else score
     n_long = next((k.n for k in classes if k.name == LONG), None)
     mean, std, z_mean, z_std, nb_mean, nb_std = values
@@ -556,9 +529,7 @@ def _candidate(
 def rank(
     state: State,
     *,
-    source: str,
-    pattern: str | None,
-    levels: Levels,
+    layout: Layout,
     top: int = 20,
     min_score: float = MIN_SCORE,
     kinds: Collection[str] | None = None,
@@ -570,12 +541,10 @@ def rank(
     Parameters
     ----------
     state
-        Statistics of all the camera's photos of one source and geometry, arrays ``(row, col, channel)`` in
+        Statistics of all the camera's photos of one source and image size, arrays ``(row, col, channel)`` in
         stored orientation.
-    source
-        ``"raw"`` (CFA mosaic, one channel; ``pattern`` gives the colours) or ``"rgb"`` (developed image).
-    levels
-        Black and white level, for telling stuck from dead.
+    layout
+        Its source (RAW mosaic and colour pattern, or developed image) and black and white levels.
     kinds
         Only defects of these classes (the others still suppress their own smear).
     classes
@@ -588,28 +557,21 @@ def rank(
     if state.n < 2:
         return []
     mean, var = finalize(state)
-    ev = evidence(
-        mean, np.sqrt(var, out=var), source=source, pattern=pattern, levels=levels, pairs=state.pairs, n=state.n
-    )
-    maps = long_maps(classes, source=source, pattern=pattern, levels=levels)
+    ev = evidence(mean, np.sqrt(var, out=var), layout=layout, pairs=state.pairs, n=state.n)
+    maps = long_maps(classes, layout=layout)
     score, confirmed = _scores(ev, maps, min_score if keep_extended else None)
-    radius = 0 if source == "raw" else 2
-    period, d = geometry(source, pattern)
-    bad = find_lines(
-        ev.mean, period=period, d=d, floor=scale_floor(source, levels), radius=radius, pairs=state.pairs, n=state.n
-    )
+    radius = 0 if layout.raw else 2
+    step, d, floor = layout.step, layout.distance, layout.floor
+    bad = find_lines(ev.mean, step=step, d=d, floor=floor, radius=radius, pairs=state.pairs, n=state.n)
     long = _long_class(classes)
     if long is not None:
         # Night frames have little scene texture: a weak bad line stands out better there.
-        found = find_lines(
-            long.mean, period=period, d=d, floor=scale_floor(source, levels), radius=radius, pairs=long.pairs,
-            n=long.n,
-        )  # fmt: skip
+        found = find_lines(long.mean, step=step, d=d, floor=floor, radius=radius, pairs=long.pairs, n=long.n)
     else:
         found = []
     bad = _union(bad, found, max(radius, d), RING if radius else 0)
     picked: list[Candidate] = [
-        _line_candidate(ev, line, state.n, source=source, pattern=pattern)
+        _line_candidate(ev, line, state.n, layout=layout)
         for line in bad
         if kinds is None or f"bad_{line.axis}" in kinds
     ][:top]
@@ -645,7 +607,7 @@ def rank(
             for reach in (max(abs(r - tr), abs(col - tc)),)
         ):
             continue  # the smear, leak or ringing of a defect already reported
-        extended = _extended(ev, r, col, c, source, d, long)
+        extended = _extended(ev, r, col, c, layout, long)
         unconfirmed = confirmed is not None and not confirmed[r, col, c]
         if unconfirmed and doubtful >= top:
             taken.append((r, col, value, c))  # enough of them for the per-photo evidence to judge
@@ -654,10 +616,7 @@ def rank(
         if extended and not keep_extended:
             taken.append((r, col, value, c))  # a point of light in the scene: it suppresses its own smear
             continue
-        cand = _candidate(
-            ev, r, col, c, state.n, source=source, pattern=pattern, levels=levels,
-            score=value, maps=maps, classes=classes,
-        )  # fmt: skip
+        cand = _candidate(ev, r, col, c, state.n, layout=layout, score=value, maps=maps, classes=classes)
         if extended or unconfirmed:
             sure = confidence(cand.kind, cand.score, cand.n, cand.n_long, cand.consistency, unconfirmed)
             cand = replace(cand, extended=extended, unconfirmed=unconfirmed, confidence=sure)
@@ -685,9 +644,9 @@ def _union(a: list[Line], b: list[Line], reach: int, ring: int) -> list[Line]:
     return kept
 
 
-def _line_candidate(ev: Evidence, line: Line, n: int, *, source: str, pattern: str | None) -> Candidate:
+def _line_candidate(ev: Evidence, line: Line, n: int, *, layout: Layout) -> Candidate:
     """A bad line as one entry: its mean and spread along the line, the neighbouring lines' level."""
-    names = channel_names(source, pattern, ev.mean.shape[2])
+    channels = ev.mean.shape[2]
     column = line.axis == "column"
     along = ev.mean[:, line.index, line.channel] if column else ev.mean[line.index, :, line.channel]
     spread = ev.std[:, line.index, line.channel] if column else ev.std[line.index, :, line.channel]
@@ -696,7 +655,7 @@ def _line_candidate(ev: Evidence, line: Line, n: int, *, source: str, pattern: s
     return Candidate(
         None if column else line.index,
         line.index if column else None,
-        names[line.channel] if names else "*",
+        "*" if layout.raw else layout.channel(0, 0, line.channel, channels),
         kind,
         line.score,
         n,
@@ -716,27 +675,21 @@ def explain(
     col: int,
     n: int,
     *,
-    source: str,
-    pattern: str | None,
-    levels: Levels,
+    layout: Layout,
     classes: Sequence[ClassMean] = (),
     maps: LongMaps | None = None,
 ) -> list[tuple[Candidate, dict[str, Any]]]:
     """One pixel's statistics next to its neighbourhood's, per channel, with its class and why: the
     candidate, and a dict of its fields with ``likely_defect`` and ``why``, scored as :func:`rank` scores
     (before the per-photo evidence, which :func:`hpstore.timeaxis.defects.judge` adds)."""
-    _, d = geometry(source, pattern)
     long = _long_class(classes)
     score, confirmed = _scores(ev, maps, MIN_SCORE)
     out = []
     for c in range(ev.mean.shape[2]):
         value = float(score[r, col, c])
-        cand = _candidate(
-            ev, r, col, c, n, source=source, pattern=pattern, levels=levels,
-            score=value, maps=maps, classes=classes,
-        )  # fmt: skip
+        cand = _candidate(ev, r, col, c, n, layout=layout, score=value, maps=maps, classes=classes)
         listed = cand.score >= MIN_SCORE
-        extended = listed and _extended(ev, r, col, c, source, d, long)
+        extended = listed and _extended(ev, r, col, c, layout, long)
         unconfirmed = listed and confirmed is not None and not confirmed[r, col, c]
         sure = confidence(cand.kind, cand.score, cand.n, cand.n_long, cand.consistency, unconfirmed)
         cand = replace(cand, extended=extended, unconfirmed=unconfirmed, confidence=sure)

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from hpstore import stats
-from hpstore.detect.cfa import geometry, pair_distance
+from hpstore.detect.cfa import pair_distance
 from hpstore.errors import CatalogError, DecodeError, Interrupted, UnsupportedFormat
 from hpstore.ingest import scan
 from hpstore.io import READER, PhotoInfo, decode_into, discover, path_bytes, path_key, probe
@@ -148,7 +148,7 @@ def _load(path: Path, info: PhotoInfo, out: np.ndarray) -> tuple[str, bytes]:
         raise DecodeError(f"cannot read: {err.strerror or err}") from err
     digest = hashlib.sha256(data).hexdigest()
     decode_into(data, info, out)
-    return digest, scan.scan(out, geometry(info.source, info.pattern)[1]).pack()
+    return digest, scan.scan(out, pair_distance(info.source, info.pattern)).pack()
 
 
 class _Ingest:
@@ -354,12 +354,12 @@ class _Ingest:
     def buffers(self, info: PhotoInfo) -> tuple[np.ndarray, stats.Sums, int]:
         """The decode ring, the (empty) integer sums and the batch size for frames like ``info``'s.
 
-        Groups of one geometry (exposure classes, periods) reuse them: fresh memory costs the kernel a page
+        Groups of one frame size (exposure classes, periods) reuse them: fresh memory costs the kernel a page
         fault per page at first touch (a few GB for a 24 MP camera), and a hypervisor more than that.
         """
-        key = _geometry(info)
-        if self._buffers is None or self._buffers.geometry != key:
-            self._buffers = None  # free the other geometry's buffers before taking new ones
+        key = _buffer_key(info)
+        if self._buffers is None or self._buffers.key != key:
+            self._buffers = None  # free the other size's buffers before taking new ones
             capacity, k = ring_size(info.nbytes, self.settings)
             ring = np.empty((capacity, *info.shape), info.dtype)
             sums = stats.sums_for(info.shape, info.dtype, pair_distance(info.source, info.pattern))
@@ -426,7 +426,7 @@ def _merged(state: StateStore, group: Group, sums: stats.Sums) -> ChunkSource:
     return chunk
 
 
-def _geometry(info: PhotoInfo | None) -> tuple[int, ...]:
+def _buffer_key(info: PhotoInfo | None) -> tuple[int, ...]:
     """What frames must share to share a decode ring and integer sums: (row, col, channel, bits, pair
     distance)."""
     assert info is not None
@@ -435,9 +435,9 @@ def _geometry(info: PhotoInfo | None) -> tuple[int, ...]:
 
 @dataclass
 class _Buffers:
-    """The decode ring and integer sums of one geometry, with the batch size that fits the ring."""
+    """The decode ring and integer sums of one frame size, with the batch size that fits the ring."""
 
-    geometry: tuple[int, ...]
+    key: tuple[int, ...]  # shape, bits and pair distance (``_buffer_key``)
     ring: np.ndarray
     sums: stats.Sums
     k: int
@@ -456,7 +456,7 @@ def ingest(
     """Ingest files, directories and glob patterns into the store named by ``settings``.
 
     Files already in the catalog with the same size and modification time are passed over; new content is
-    folded into its camera/source/geometry group and committed. Per-file problems are recorded in the
+    folded into its camera/source/size group and committed. Per-file problems are recorded in the
     catalog and reported through ``on_event``; they never stop the run.
 
     One ingest writes a store at a time: a second one waits for the first (``wait=False``: raises
@@ -487,8 +487,8 @@ def ingest(
                 identified = run.identify(todos, pool)
                 groups = run.grouped(identified)
                 run.emit(Event("phase", "ingesting", total=len(identified)))
-                # Groups of one geometry one after the other: they share the decode ring and the sums.
-                for group_id, members in sorted(groups.items(), key=lambda item: _geometry(item[1][0].info)):
+                # Groups of one frame size one after the other: they share the decode ring and the sums.
+                for group_id, members in sorted(groups.items(), key=lambda item: _buffer_key(item[1][0].info)):
                     group = store.catalog.get_group(group_id)
                     run.accumulate(group, members, pool)
                     run.report.groups.append(group_id)

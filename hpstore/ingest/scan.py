@@ -3,7 +3,7 @@
 The dense state says *that* a pixel is defective; the time a defect appeared needs evidence per photo. At
 ingest every decoded frame is scanned once: a value stands out when it lies more than ``SIGMAS`` times the
 frame's noise above the largest, or below the smallest, of its four same-colour neighbours at distance ``d``
-(the CFA period on RAW; 2 on developed images, outside a JPEG defect's smear). Edges and lines do not stand
+(the CFA step on RAW; 2 on developed images, outside a JPEG defect's smear). Edges and lines do not stand
 out (one neighbour lies on the same side); isolated points do: defects, and also stars and glints, which
 :func:`hpstore.timeaxis.onset` tells apart by when they occur. At most ``CAP`` values per photo are kept, the
 largest first: at most 4 KiB per photo in the catalog.

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hpstore.detect.cfa import geometry
+from hpstore.detect.cfa import pair_distance
 from hpstore.detect.classes import MIN_SCORE
 from hpstore.errors import WindowError
 from hpstore.ingest.scan import Standouts
@@ -32,7 +32,7 @@ from hpstore.store.storage import Storage
 from hpstore.timeaxis import onset
 from hpstore.timeaxis.defects import DARK, family_defects
 from hpstore.timeaxis.exposure import dark_weight
-from hpstore.timeaxis.families import Window, families, levels_of, read_frame
+from hpstore.timeaxis.families import Window, families, read_frame
 
 SIGMAS = 3.0  # how far from its partners' median, in the photo's noise, a known defect shows
 MISSES = 3  # photos in a row that should show a defect clearly but do not: it was not there yet
@@ -69,12 +69,10 @@ def _refine_family(
     group = family[0]
     if sum(g.n for g in family) < 2:
         return
-    found = family_defects(
-        store, family, window=Window(), levels=levels_of(group), top=TOP, min_score=MIN_SCORE, kinds=None
-    )
+    found = family_defects(store, family, window=Window(), top=TOP, min_score=MIN_SCORE, kinds=None)
     photos = store.catalog.photos([g.id for g in family], standouts=True)
     shape = (group.height, group.width, group.channels)
-    _, d = geometry(group.source, group.pattern)
+    d = pair_distance(group.source, group.pattern)
     evidence = {p.id: Standouts.unpack(p.standouts) for p in photos if p.standouts}
     dated = []
     for f in found:

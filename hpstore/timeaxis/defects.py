@@ -15,13 +15,14 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from hpstore.detect.classes import Candidate, Levels, since_onset
-from hpstore.detect.rank import rank
+from hpstore.detect.classes import Candidate, since_onset
+from hpstore.detect.rank import ClassMean, rank
+from hpstore.stats import State
 from hpstore.store.catalog import Group, Photo
 from hpstore.store.storage import Storage
 from hpstore.timeaxis import onset, periods
 from hpstore.timeaxis.exposure import LONG
-from hpstore.timeaxis.families import Window, family_state
+from hpstore.timeaxis.families import Window, family_state, layout_of
 
 DARK = ("hot", "warm")  # classes that only long exposures and dark scenes show
 SPARE = 10  # candidates ranked beyond ``top`` to make up for those the per-photo evidence rejects
@@ -116,7 +117,6 @@ def family_defects(
     family: list[Group],
     *,
     window: Window,
-    levels: Levels,
     top: int,
     min_score: float,
     kinds: set[str] | None,
@@ -126,15 +126,21 @@ def family_defects(
     fs = family_state(store, family, window=window)
     if fs is None or fs.n < 2:
         return []
-    kw = {
-        "source": group.source,
-        "pattern": group.pattern,
-        "levels": levels,
-        "min_score": min_score,
-        "keep_extended": True,
-    }
+    layout = layout_of(group)
+
+    def ranked(state: State, classes: Sequence[ClassMean]) -> list[Candidate]:
+        return rank(
+            state,
+            layout=layout,
+            top=top + SPARE,
+            min_score=min_score,
+            kinds=kinds,
+            classes=classes,
+            keep_extended=True,
+        )
+
     # A few more than asked: some turn out to be scene light of one burst and leave the list.
-    whole = rank(fs.state, top=top + SPARE, kinds=kinds, classes=fs.classes, **kw)  # type: ignore[arg-type]
+    whole = ranked(fs.state, fs.classes)
     photos = with_evidence(store, family, fs.photos)
     del fs  # gigabytes on a large sensor: free before the latest year's state is read
     sights = sightings(photos, group, whole)
@@ -147,12 +153,12 @@ def family_defects(
     if latest_window is not None:
         recent = family_state(store, family, window=latest_window)
         if recent is not None and recent.n >= 2:
-            latest = rank(recent.state, top=top + SPARE, kinds=kinds, classes=recent.classes, **kw)  # type: ignore[arg-type]
+            latest = ranked(recent.state, recent.classes)
         del recent
     # A dark defect that appeared partway: its rate since the onset, not averaged over the photos before.
     long_ids = {g.id for g in family if g.exposure == LONG}
     whole = [
-        since_onset(c, _share_after(photos, s.first, long_ids), levels=levels, source=group.source)
+        since_onset(c, _share_after(photos, s.first, long_ids), levels=layout.levels, source=group.source)
         if s is not None and s.appeared and s.first is not None
         else c
         for c, s in zip(whole, sights, strict=True)

@@ -1,4 +1,4 @@
-"""A family: the groups of one camera, source and geometry, one per exposure class and period.
+"""A family: the groups of one camera, source and image size, one per exposure class and period.
 
 Every query works on a family's merged state. Without a date window that is the merge of all its groups.
 With one (``--since``/``--until``) it is the merge of the groups whose period lies inside the window, plus,
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hpstore.detect.cfa import pair_distance
+from hpstore.detect.cfa import Layout, pair_distance
 from hpstore.detect.classes import Levels
 from hpstore.detect.rank import ClassMean
 from hpstore.errors import DecodeError, StateError, WindowError
@@ -64,7 +64,7 @@ class Window:
 
 
 def families(groups: list[Group]) -> list[list[Group]]:
-    """Groups of one camera, source and geometry (one per exposure class and period), in catalog order."""
+    """Groups of one camera, source and image size (one per exposure class and period), in catalog order."""
     out: dict[tuple[int, str, int, int, int, int], list[Group]] = defaultdict(list)
     for g in groups:
         out[(g.camera_id, g.source, g.height, g.width, g.channels, g.bits)].append(g)
@@ -205,8 +205,11 @@ def family_state(
     return FamilyState(total, classes, parts if keep else [], photos)
 
 
-def levels_of(group: Group) -> Levels:
-    """The black and white levels of a group's values (RAW: as the camera gives them; else the bit depth)."""
+def layout_of(group: Group) -> Layout:
+    """A group's layout: its source and colour pattern, and its black and white levels (RAW: as the camera
+    gives them; else the bit depth's range)."""
     if group.source == "raw" and group.white_level:
-        return Levels(group.black_level or 0.0, group.white_level)
-    return Levels(0.0, float((1 << group.bits) - 1))
+        levels = Levels(group.black_level or 0.0, group.white_level)
+    else:
+        levels = Levels(0.0, float((1 << group.bits) - 1))
+    return Layout(group.source, group.pattern, levels)
