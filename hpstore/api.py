@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import urllib.parse
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -20,6 +21,7 @@ from hpstore.commands import history as _history
 from hpstore.commands import query as _query
 from hpstore.commands.compact import CompactReport
 from hpstore.detect.classes import MIN_SCORE
+from hpstore.errors import BadArgument
 from hpstore.ingest.pipeline import Event, IngestReport
 from hpstore.ingest.pipeline import ingest as _ingest
 from hpstore.settings import Settings, load_settings
@@ -41,8 +43,8 @@ def open(  # the name sqlite-utils and zarr give the same thing
     Parameters
     ----------
     store
-        The store's directory (``~`` is expanded). Default: ``$HPSTORE_STORE``, else ``hpstore/store`` in
-        the user's data directory.
+        The store's directory (``~`` is expanded), or its ``file://`` URL. Default: ``$HPSTORE_STORE``, else
+        ``hpstore/store`` in the user's data directory.
     catalog
         SQLAlchemy URL of a shared catalog (e.g. ``postgresql://...``). Default: ``$HPSTORE_CATALOG``, else
         the SQLite file ``catalog.sqlite`` in the store.
@@ -56,9 +58,19 @@ def open(  # the name sqlite-utils and zarr give the same thing
     Store
         Use it in a ``with`` block, or call :meth:`Store.close`.
     """
-    overrides: dict[str, Any] = {"store": os.fspath(store) if store is not None else None}
+    overrides: dict[str, Any] = {"store": None if store is None else _local_path(os.fspath(store))}
     overrides.update(catalog_url=catalog, workers=workers, period=None if period is None else str(period))
     return Store(load_settings(**overrides))
+
+
+def _local_path(text: str) -> str:
+    """A store's directory from a path or a ``file://`` URL; other URLs are refused by name."""
+    scheme, sep, _ = text.partition("://")
+    if not sep or len(scheme) < 2:  # a Windows drive letter is not a scheme
+        return text
+    if scheme.lower() == "file":
+        return urllib.parse.unquote(urllib.parse.urlsplit(text).path)
+    raise BadArgument(f"stores at {scheme}:// URLs are not supported yet: give a folder (or a file:// URL)")
 
 
 def _camera(ref: CameraRef | None) -> str | None:
@@ -121,7 +133,13 @@ class Store:
         return _ingest([os.fspath(p) for p in paths], self.settings, on_event=on_event, wait=wait)
 
     def cameras(self) -> list[Camera]:
-        """Every camera with photos in the store."""
+        """Every camera with photos in the store.
+
+        Returns
+        -------
+        list of Camera
+            With their sources, image sizes, photo counts and capture date ranges, in catalog order.
+        """
         return [Camera.from_dict(row) for row in _query.cameras(self.settings)]
 
     def query(
@@ -171,8 +189,23 @@ class Store:
         return [Defect.from_dict(row) for row in rows]
 
     def show(self, camera: CameraRef, pixel: Pixel, *, source: Source | str | None = None) -> list[dict[str, Any]]:
-        """Why one pixel is (or is not) a defect: per source and channel, its statistics next to its
-        neighbourhood's, its class, first and last sighting, and the reason in words (``why``)."""
+        """Why one pixel is (or is not) a defect.
+
+        Parameters
+        ----------
+        camera
+            The one camera (an error when the text names several).
+        pixel
+            ``(row, col)`` of the stored array, EXIF orientation not applied.
+        source
+            Only this source (default: every source the camera has).
+
+        Returns
+        -------
+        list of dict
+            Per source and channel: the ``Defect`` fields, its statistics next to its neighbourhood's,
+            ``likely_defect``, the reason in words (``why``) and its ``exposure_classes``.
+        """
         label = _camera(camera)
         assert label is not None
         return _query.show(
@@ -187,7 +220,26 @@ class Store:
         period: Period | str = Period.MONTH,
         source: Source | str | None = None,
     ) -> list[dict[str, Any]]:
-        """One pixel through time: per source and period, its photos and how often and far it stood out."""
+        """One pixel through time.
+
+        Parameters
+        ----------
+        camera
+            The one camera.
+        pixel
+            ``(row, col)`` of the stored array.
+        period
+            Calendar period to count by.
+        source
+            Only this source (default: every source).
+
+        Returns
+        -------
+        list of dict
+            Per source and period: its photos (``photos``, ``long_photos``), in how many it stood out
+            (``stood_out``) and by how much (``excess_mean``), and where the store keeps states of that
+            period, its mean and spread next to its neighbourhood's.
+        """
         label = _camera(camera)
         assert label is not None
         return _history.history(
@@ -208,9 +260,27 @@ class Store:
         top: int = 500,
         min_score: float = MIN_SCORE,
     ) -> dict[str, Any]:
-        """A sensor's ageing: defects present and new per period by class, and new defects per year per
-        megapixel (and per mm², from ``sensor_mm`` or EXIF), over its ``top`` defects scoring at least
-        ``min_score``."""
+        """A sensor's ageing.
+
+        Parameters
+        ----------
+        camera
+            The one camera.
+        period
+            Calendar period to count by.
+        source
+            The source to count (default: raw when the camera has RAW photos).
+        sensor_mm
+            The sensor's (width, height) in mm, for defects per mm² (default: from EXIF, when given).
+        top, min_score
+            The defects counted: the ``top`` ones scoring at least ``min_score``.
+
+        Returns
+        -------
+        dict
+            ``periods`` (per period: photos, defects present and new, by class), ``defects``, ``at_start``,
+            ``new_per_year``, ``new_per_year_per_megapixel`` and ``new_per_year_per_mm2``.
+        """
         label = _camera(camera)
         assert label is not None
         src = None if source is None else str(source)
@@ -225,16 +295,57 @@ class Store:
         )
 
     def files(self, *, status: Status | str | None = None, camera: CameraRef | None = None) -> list[FileRecord]:
-        """Every file the catalog knows (optionally of one status or camera), with what became of it."""
+        """Every file the catalog knows, with what became of it.
+
+        Parameters
+        ----------
+        status
+            Only files of this status (``Status.FAILED``: those that could not be read, with ``reason``).
+        camera
+            Only files of this camera.
+
+        Returns
+        -------
+        list of FileRecord
+            In path order.
+        """
         rows = _query.files(self.settings, status=None if status is None else str(status), camera=_camera(camera))
         return [FileRecord.from_dict(row) for row in rows]
 
     def compact(
         self, before: dt.date | str, *, camera: CameraRef | None = None, dry_run: bool = False
     ) -> CompactReport:
-        """Merge the periods that end by ``before`` (per camera, source, size and exposure class)."""
+        """Merge each camera's periods that end by ``before`` into one, to bound the store's size.
+
+        Parameters
+        ----------
+        before
+            Periods ending by this date are merged (never the year of a camera's last photo).
+        camera
+            Only this camera.
+        dry_run
+            Say what would be merged; change nothing.
+
+        Returns
+        -------
+        CompactReport
+            ``merged`` (what was merged into what) and the state's bytes before and after.
+        """
         return _compact.compact(self.settings, before=before, camera=_camera(camera), dry_run=dry_run)
 
     def check(self, *, repair: bool = False) -> _check.CheckReport:
-        """Check the state against the catalog and every photo's camera; ``repair`` fixes what it can."""
+        """Check the store: every state readable, frame counts equal to the catalog's, no leftovers, and
+        every photo an older hpstore identified filed with its camera.
+
+        Parameters
+        ----------
+        repair
+            Remove leftovers of interrupted commits and move misfiled photos, rebuilding the states
+            concerned (takes the writer lock).
+
+        Returns
+        -------
+        CheckReport
+            ``ok``, ``problems``, ``repaired`` and ``notes``, each one line.
+        """
         return _check.check(self.settings, repair=repair)

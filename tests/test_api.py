@@ -95,6 +95,9 @@ def test_open_expands_home_and_import_stays_light(tmp_path: Path, monkeypatch: p
     assert Path(store.path) == tmp_path / "photos-store"
     with pytest.raises(hpstore.HpstoreError, match="no hpstore store"):
         store.cameras()
+    assert Path(hpstore.open(f"file://{tmp_path}/by%20url").path) == tmp_path / "by url"
+    with pytest.raises(BadArgument, match="s3:// URLs are not supported yet"):
+        hpstore.open("s3://bucket/store")
     code = "import sys, hpstore; print(sorted({'numpy', 'zarr', 'sqlalchemy'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
