@@ -85,7 +85,7 @@ class Candidate:
     # Its photos do not set it apart consistently (a defect that appeared late, or shows in few photos):
     # kept only because photos of many scenes show it standing out (per-photo evidence).
     unconfirmed: bool = False
-    # The sign test (``analysis.consistency``): how consistently, photo after photo, it lies on its side of
+    # The sign test (``rank.consistency``): how consistently, photo after photo, it lies on its side of
     # its neighbours; about sqrt(photos) for a defect every photo shows. None for stores without pairs.
     consistency: float | None = None
 
@@ -143,7 +143,7 @@ def since_onset(c: Candidate, share: float, *, levels: Levels, source: str) -> C
 # down to score 3 of 12 simulator archives (planted defects, 60-300 RAW+JPEG shots, three sensors) and 12
 # defect-free cameras, seeds 0-3; checked on seeds 20-22: entries at confidence >= 0.9 were real in 99.4 %
 # (fit) and 99.2 % (check) of cases, and every bin with more than 5 entries within 0.1 of its share of real
-# defects. The sign test adds nothing once the score holds it (``analysis._agreeing``).
+# defects. The sign test adds nothing once the score holds it (``rank._agreeing``).
 _CALIBRATION = (-7.73, 4.275, -1.95)
 LINES = ("bad_column", "bad_row")
 

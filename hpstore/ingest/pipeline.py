@@ -6,7 +6,7 @@ Every ``k`` ready frames are added to the group's exact integer sums (``stats.Su
 pieces queued behind the decodes already in flight, so the cores are never oversubscribed. A commit writes
 the committed state with the sums merged in as a new generation, chunk by chunk (no whole float64 state is
 ever in memory), then switches the catalog to it with the files it counts, in one transaction (see
-``statestore``); a writer lock keeps a second ingest out.
+``hpstore.store.state``); a writer lock keeps a second ingest out.
 """
 
 from __future__ import annotations
