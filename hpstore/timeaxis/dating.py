@@ -3,42 +3,45 @@
 The per-photo scan (``hpstore.ingest.scan``) keeps only values that stand out of a whole frame: 4 times its
 noise beyond the range of their four neighbours, the strongest 512, and in a frame of fine texture the bar
 rises further. A hot pixel 3 to 5 times its noise above its neighbours in the first dim photos is not among
-them, so it would be dated from the first long night exposure. Once the dense state has found a defect its
-place is known, and a photo shows it when the value there lies at least ``SIGMAS`` times the local noise
-(the spread of the same-colour samples around it) from the median of its four same-colour partners, on the
-defect's side and outside their range.
+them, so it would be dated from the first long night exposure. Once photos have shown a defect its place is
+known, and a photo shows it when the value there lies at least ``SIGMAS`` times the local noise (the spread
+of the same-colour samples around it) from the median of its four same-colour partners, on the defect's
+side and outside their range.
 
-After an ingest, :func:`refine` takes the dated point defects of each family the ingest touched (as
-``query`` lists them) and reads again the photos before each one's first sighting that could show it
-(content hash checked), latest first, until ``MISSES`` such photos in a row do not show it, the start of the
-archive, or the budget. What each shows is added to its per-photo evidence, zero where it does not, so that
-no photo is read twice for one defect. The query then dates the defect as always, from all the evidence:
-whatever the ingest order, it lands on the first photo that shows it.
+After an ingest, :func:`refine` takes, in each family the ingest touched, the photosites that stood out on
+one side in at least ``RECURRING`` photos (the most often seen ``TOP``; from the per-photo evidence alone,
+without ranking the dense state, which would cost an ingest more than its decoding) and reads again the
+photos before each one's first sighting that could show it (content hash checked), latest first, until
+``MISSES`` such photos in a row do not show it, the start of the archive, or the budget. What each shows
+is added to its per-photo evidence, zero where it does not, so that no photo is read twice for one defect.
+The query then dates the defect as always, from all the evidence: whatever the ingest order, it lands on the
+first photo that shows it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from hpstore.detect.cfa import pair_distance
-from hpstore.detect.classes import MIN_SCORE
 from hpstore.errors import WindowError
 from hpstore.ingest.scan import Standouts
 from hpstore.store.catalog import Group, Photo
 from hpstore.store.storage import Storage
 from hpstore.timeaxis import onset
-from hpstore.timeaxis.defects import DARK, family_defects
 from hpstore.timeaxis.exposure import dark_weight
-from hpstore.timeaxis.families import Window, families, read_frame
+from hpstore.timeaxis.families import families, read_frame
 
 SIGMAS = 3.0  # how far from its partners' median, in the photo's noise, a known defect shows
 MISSES = 3  # photos in a row that should show a defect clearly but do not: it was not there yet
 PER_DEFECT = 40  # photos looked at again for one defect, at most, per ingest
 BUDGET = 400  # photos read again per ingest, at most (or as many as the ingest read, if more)
-TOP = 20  # defects per family looked at: those a default query lists
+TOP = 20  # defects per family looked at, at most: as many as a default query lists
+RECURRING = 3  # photos a photosite must have stood out in to be looked for in earlier ones
 
 
 @dataclass
@@ -69,21 +72,11 @@ def _refine_family(
     group = family[0]
     if sum(g.n for g in family) < 2:
         return
-    found = family_defects(store, family, window=Window(), top=TOP, min_score=MIN_SCORE, kinds=None)
     photos = store.catalog.photos([g.id for g in family], standouts=True)
     shape = (group.height, group.width, group.channels)
     d = pair_distance(group.source, group.pattern)
     evidence = {p.id: Standouts.unpack(p.standouts) for p in photos if p.standouts}
-    dated = []
-    for f in found:
-        cand, seen = f.candidate, f.seen
-        if cand.row is None or cand.col is None or seen is None or seen.first is None:
-            continue
-        tgt = onset.target(
-            cand.row, cand.col, shape, source=group.source, sign=-1 if cand.z_mean < 0 else 1,
-            dark=cand.kind in DARK,
-        )  # fmt: skip
-        dated.append((tgt, seen.first))
+    dated = _recurring(photos, evidence, shape, group.source)
     reader = _Reader([tgt for tgt, _ in dated], shape, d, budget - done.photos, on_read)
     changed: dict[int, Standouts] = {}
     for i, (tgt, first) in enumerate(dated):
@@ -131,6 +124,44 @@ class _Reader:
             return None if found is None else found[i]
 
         return look
+
+
+def _recurring(
+    photos: Sequence[Photo], evidence: dict[int, Standouts], shape: tuple[int, int, int], source: str
+) -> list[tuple[onset.Target, dt.datetime]]:
+    """The ``TOP`` photosites (pixels on developed images) that stood out on one side in the most photos,
+    at least ``RECURRING`` of them, each as a target with its first sighting: the defects the store has
+    seen, found from the per-photo evidence alone, which costs no ranking of the dense state.
+
+    A dark-current defect is one whose sightings come from photos of far more dark weight than the
+    family's typical photo: only such photos can show it, so only they are read again."""
+    _, width, channels = shape
+    count: dict[int, int] = defaultdict(int)
+    side: dict[int, int] = defaultdict(int)
+    weights: dict[int, list[float]] = defaultdict(list)
+    first: dict[int, dt.datetime] = {}
+    for p in photos:
+        s = evidence.get(p.id)
+        if s is None or p.capture_time is None:
+            continue
+        weight = dark_weight(p.exposure_time, p.iso) or 0.0
+        shown = s.index[s.excess != 0] // channels  # pixels: a JPEG defect's peak moves between channels
+        signs = np.sign(s.excess[s.excess != 0])
+        for pixel, sign in dict(zip(shown.tolist(), signs.tolist(), strict=True)).items():
+            count[pixel] += 1
+            side[pixel] += int(sign)
+            weights[pixel].append(weight)
+            if pixel not in first or p.capture_time < first[pixel]:
+                first[pixel] = p.capture_time
+    typical = float(np.median([dark_weight(p.exposure_time, p.iso) or 0.0 for p in photos])) if photos else 0.0
+    steady = [k for k, n in count.items() if n >= RECURRING and abs(side[k]) >= 0.8 * n]
+    out = []
+    for pixel in sorted(steady, key=lambda k: -count[k])[:TOP]:
+        row, col = divmod(pixel, width)
+        dark = side[pixel] > 0 and float(np.median(weights[pixel])) >= 2 * typical > 0
+        tgt = onset.target(row, col, shape, source=source, sign=1 if side[pixel] > 0 else -1, dark=dark)
+        out.append((tgt, first[pixel]))
+    return out
 
 
 def _rate(photos: Sequence[Photo], evidence: dict[int, Standouts], tgt: onset.Target) -> float | None:
