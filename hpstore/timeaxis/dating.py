@@ -228,10 +228,14 @@ def _walk(
 
 
 def _excess_at(frame: np.ndarray, tgt: onset.Target, d: int) -> tuple[np.ndarray, float]:
-    """Each target sample's difference from the median of its four partners ``d`` away, where it lies
-    ``SIGMAS`` times the local noise away, on the target's side and outside the partners' range (0
-    elsewhere); and that local noise: the robust spread of the same-colour samples around the target
-    (2 ``d`` around its centre), the scene's texture and photon noise included."""
+    """Each target sample's excess over what its four partners ``d`` away predict, where it lies ``SIGMAS``
+    times the local noise away, on the target's side and outside the partners' range (0 elsewhere); and
+    that local noise.
+
+    The prediction follows the scene: the mean of the opposite pair (up and down, or left and right) that
+    differ least, so that an edge or a slope across the photosite is not taken for an excess. The local noise
+    is how well that prediction does on the 16 same-colour samples around the target (robust spread of their
+    own excesses): texture, photon noise and all."""
     height, width, channels = frame.shape
     rows, rest = np.divmod(tgt.index, width * channels)
     cols, chans = np.divmod(rest, channels)
@@ -240,16 +244,21 @@ def _excess_at(frame: np.ndarray, tgt: onset.Target, d: int) -> tuple[np.ndarray
     def at(dy: int, dx: int) -> np.ndarray:
         return values[np.clip(rows + dy, 0, height - 1), np.clip(cols + dx, 0, width - 1), chans]
 
-    around = np.stack([at(dy, dx) for dy, dx in ((-d, 0), (d, 0), (0, -d), (0, d))])
-    ring = np.stack(
-        [at(dy, dx) for dy in (-2 * d, -d, 0, d, 2 * d) for dx in (-2 * d, -d, 0, d, 2 * d) if dy or dx]
-    )
-    spread = np.abs(np.diff(ring, axis=0))  # neighbours' differences: the level's slope does not count
-    noise = max(float(1.4826 * np.median(spread) / np.sqrt(2.0)), 0.5)
-    value = values[rows, cols, chans]
-    excess = value - np.median(around, axis=0)
-    # Outside its partners' range too, as the per-photo scan asks: a slope or an edge of the scene across
-    # the photosite is not a sighting.
+    def predicted(dy: int, dx: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(value, prediction, partners) of the samples ``(dy, dx)`` from the targets."""
+        up, down, left, right = at(dy - d, dx), at(dy + d, dx), at(dy, dx - d), at(dy, dx + d)
+        across = np.abs(up - down) <= np.abs(left - right)
+        guess = np.where(across, 0.5 * (up + down), 0.5 * (left + right))
+        return at(dy, dx), guess, np.stack([up, down, left, right])
+
+    ring = [
+        (dy, dx) for dy in (-2 * d, -d, 0, d, 2 * d) for dx in (-2 * d, -d, 0, d, 2 * d) if abs(dy) + abs(dx) > d
+    ]
+    residuals = np.stack([v - g for v, g, _ in (predicted(dy, dx) for dy, dx in ring)])
+    noise = max(float(1.4826 * np.median(np.abs(residuals))), 0.5)
+    value, guess, around = predicted(0, 0)
+    excess = value - guess
+    # Outside its partners' range too, as the per-photo scan asks.
     apart = (value > around.max(axis=0)) | (value < around.min(axis=0))
     side = np.sign(excess) == tgt.sign if tgt.sign else np.ones(len(excess), bool)
     return np.where(side & apart & (np.abs(excess) >= SIGMAS * noise), excess, 0.0), noise
