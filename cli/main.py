@@ -252,7 +252,7 @@ def show(
     """Explain one pixel: its statistics next to its neighbourhood's, per source and channel, and why it
     got its class."""
     at = _pixel(ctx, pixel)
-    rows = call(ctx, open_store(ctx).show, camera, at, source=source)
+    rows = [r.to_dict() for r in call(ctx, open_store(ctx).show, camera, at, source=source)]
     if not fmt.human:
         print_rows(rows, ["camera", "source", "row", "col", "channel", "kind", "score", "n", "mean", "std"], fmt)
         return
@@ -306,7 +306,7 @@ def history(
     --period; at finer periods only the per-photo evidence is shown.
     """
     at = _pixel(ctx, pixel)
-    rows = call(ctx, open_store(ctx).history, camera, at, period=period, source=source)
+    rows = [r.to_dict() for r in call(ctx, open_store(ctx).history, camera, at, period=period, source=source)]
     print_rows(rows, HISTORY_COLUMNS, fmt)
 
 
@@ -336,9 +336,10 @@ def timeline(
 
     sensor = None if sensor_size is None else parsed(ctx, "--sensor-size", parse_sensor, sensor_size)
     store = open_store(ctx)
-    result = call(
+    found = call(
         ctx, store.timeline, camera, period=period, source=source, sensor_mm=sensor, top=top, min_score=min_score
     )
+    result = found.to_dict()
     if plot is not None:
         from hpstore.commands.chart import plot_timeline
 

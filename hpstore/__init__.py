@@ -22,7 +22,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from hpstore.errors import HpstoreError
-from hpstore.types import Camera, Defect, FileRecord, Kind, Period, Source, Status
+from hpstore.types import (
+    Camera,
+    Defect,
+    FileRecord,
+    Kind,
+    Period,
+    PixelPeriod,
+    PixelReport,
+    Source,
+    Status,
+    Timeline,
+    TimelinePeriod,
+    TimelineYear,
+)
 
 if TYPE_CHECKING:
     from hpstore.api import Store, open
@@ -35,9 +48,14 @@ __all__ = [
     "HpstoreError",
     "Kind",
     "Period",
+    "PixelPeriod",
+    "PixelReport",
     "Source",
     "Status",
     "Store",
+    "Timeline",
+    "TimelinePeriod",
+    "TimelineYear",
     "open",
 ]
 

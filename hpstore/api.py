@@ -25,7 +25,18 @@ from hpstore.errors import BadArgument
 from hpstore.ingest.pipeline import Event, IngestReport
 from hpstore.ingest.pipeline import ingest as _ingest
 from hpstore.settings import Settings, load_settings
-from hpstore.types import Camera, Defect, FileRecord, Kind, Period, Source, Status
+from hpstore.types import (
+    Camera,
+    Defect,
+    FileRecord,
+    Kind,
+    Period,
+    PixelPeriod,
+    PixelReport,
+    Source,
+    Status,
+    Timeline,
+)
 
 CameraRef = str | int | Camera
 Pixel = tuple[int, int]
@@ -188,7 +199,7 @@ class Store:
         )
         return [Defect.from_dict(row) for row in rows]
 
-    def show(self, camera: CameraRef, pixel: Pixel, *, source: Source | str | None = None) -> list[dict[str, Any]]:
+    def show(self, camera: CameraRef, pixel: Pixel, *, source: Source | str | None = None) -> list[PixelReport]:
         """Why one pixel is (or is not) a defect.
 
         Parameters
@@ -202,15 +213,16 @@ class Store:
 
         Returns
         -------
-        list of dict
+        list of PixelReport
             Per source and channel: the ``Defect`` fields, its statistics next to its neighbourhood's,
             ``likely_defect``, the reason in words (``why``) and its ``exposure_classes``.
         """
         label = _camera(camera)
         assert label is not None
-        return _query.show(
+        rows = _query.show(
             self.settings, camera=label, pixel=pixel, source=None if source is None else str(source)
         )
+        return [PixelReport.from_dict(row) for row in rows]
 
     def history(
         self,
@@ -219,7 +231,7 @@ class Store:
         *,
         period: Period | str = Period.MONTH,
         source: Source | str | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[PixelPeriod]:
         """One pixel through time.
 
         Parameters
@@ -235,20 +247,21 @@ class Store:
 
         Returns
         -------
-        list of dict
+        list of PixelPeriod
             Per source and period: its photos (``photos``, ``long_photos``), in how many it stood out
             (``stood_out``) and by how much (``excess_mean``), and where the store keeps states of that
             period, its mean and spread next to its neighbourhood's.
         """
         label = _camera(camera)
         assert label is not None
-        return _history.history(
+        rows = _history.history(
             self.settings,
             camera=label,
             pixel=pixel,
             period=str(period),
             source=None if source is None else str(source),
         )
+        return [PixelPeriod.from_dict(row) for row in rows]
 
     def timeline(
         self,
@@ -259,7 +272,7 @@ class Store:
         sensor_mm: tuple[float, float] | None = None,
         top: int = 500,
         min_score: float = MIN_SCORE,
-    ) -> dict[str, Any]:
+    ) -> Timeline:
         """A sensor's ageing.
 
         Parameters
@@ -277,14 +290,14 @@ class Store:
 
         Returns
         -------
-        dict
-            ``periods`` (per period: photos, defects present and new, by class), ``defects``, ``at_start``,
-            ``new_per_year``, ``new_per_year_per_megapixel`` and ``new_per_year_per_mm2``.
+        Timeline
+            ``periods`` (per period: photos, defects present and new, by class), ``years``, ``defects``,
+            ``at_start``, ``new_per_year``, ``new_per_year_per_megapixel`` and ``new_per_year_per_mm2``.
         """
         label = _camera(camera)
         assert label is not None
         src = None if source is None else str(source)
-        return _history.timeline(
+        found = _history.timeline(
             self.settings,
             camera=label,
             period=str(period),
@@ -293,6 +306,7 @@ class Store:
             top=top,
             min_score=min_score,
         )
+        return Timeline.from_dict(found)
 
     def files(self, *, status: Status | str | None = None, camera: CameraRef | None = None) -> list[FileRecord]:
         """Every file the catalog knows, with what became of it.

@@ -53,6 +53,8 @@ class Period(enum.StrEnum):
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, Record):
+        return value.to_dict()
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, dt.datetime | dt.date):
@@ -75,6 +77,8 @@ def _parse(hint: Any, value: Any) -> Any:
         return dt.datetime.fromisoformat(value)
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         return hint(value)
+    if isinstance(hint, type) and issubclass(hint, Record):
+        return hint.from_dict(value)
     return value
 
 
@@ -169,3 +173,109 @@ class FileRecord(Record):
     capture_time: dt.datetime | None
     exposure_time: float | None
     iso: float | None
+
+
+@dataclasses.dataclass(frozen=True)
+class PixelReport(Record):
+    """Why one pixel is (or is not) a defect, for one source and channel (``Store.show``): the fields of a
+    :class:`Defect`, ``likely_defect``, the reason in words, and its statistics per exposure class."""
+
+    camera: str
+    source: Source
+    geometry: str
+    row: int
+    col: int
+    channel: str
+    kind: Kind
+    score: float
+    n: int
+    mean: float
+    std: float
+    z_mean: float
+    z_std: float
+    neighbour_mean: float
+    neighbour_std: float
+    confidence: float
+    likely_defect: bool
+    why: str
+    z_long: float | None = None
+    n_long: int | None = None
+    dark_rate: float | None = None
+    offset: float | None = None
+    extended: bool = False
+    unconfirmed: bool = False
+    consistency: float | None = None
+    # per exposure class: exposure, n, dark_weight, mean, neighbour_mean, std, neighbour_std
+    exposure_classes: tuple[dict[str, Any], ...] = ()
+    first_seen: dt.datetime | None = None
+    last_seen: dt.datetime | None = None
+    seen_in: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class PixelPeriod(Record):
+    """One pixel in one calendar period (``Store.history``): its photos, in how many it stood out from its
+    neighbours and by how much (DN); where the store keeps a state of that period, its mean and spread next
+    to its neighbourhood's (None otherwise)."""
+
+    camera: str
+    source: Source
+    row: int
+    col: int
+    period: str
+    photos: int
+    long_photos: int
+    stood_out: int
+    excess_mean: float | None = None
+    excess_max: float | None = None
+    mean: float | None = None
+    std: float | None = None
+    neighbour_mean: float | None = None
+    neighbour_std: float | None = None
+    z_mean: float | None = None
+    z_std: float | None = None
+    consistency: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class TimelinePeriod(Record):
+    """Defects present and new in one period, in all and by class."""
+
+    period: str
+    photos: int
+    present: int
+    new: int
+    by_class: dict[str, int]
+    new_by_class: dict[str, int]
+
+
+@dataclasses.dataclass(frozen=True)
+class TimelineYear(Record):
+    """Defects new in one calendar year, per megapixel and per mm² of sensor (None without its size)."""
+
+    year: int
+    new: int
+    new_per_megapixel: float
+    new_per_mm2: float | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Timeline(Record):
+    """How a camera's sensor ages (``Store.timeline``)."""
+
+    camera: str
+    source: Source
+    geometry: str
+    megapixels: float
+    sensor_mm: tuple[float, float] | None  # width, height
+    sensor_from: str | None  # where the size came from: "exif", "given", or None
+    first_photo: dt.datetime
+    last_photo: dt.datetime
+    defects: int
+    at_start: int  # present in the camera's first photos
+    undated: dict[str, int]  # defects without a first sighting (bad lines), by class
+    new_per_year: float
+    new_per_year_per_megapixel: float
+    new_per_year_per_mm2: float | None
+    years: tuple[TimelineYear, ...]
+    periods: tuple[TimelinePeriod, ...]

@@ -68,10 +68,34 @@ def test_dates_and_pixels_are_typed(archive: Archive, opened: hpstore.Store) -> 
     assert everything == opened.query(source="raw")
 
     d = archive.defects[0]
-    shown = opened.show("TEST0001", (d.row, d.col), source=hpstore.Source.RAW)
-    assert shown[0]["row"] == d.row and shown[0]["col"] == d.col and shown[0]["likely_defect"]
+    (shown,) = opened.show("TEST0001", (d.row, d.col), source=hpstore.Source.RAW)
+    assert (shown.row, shown.col, shown.kind, shown.likely_defect) == (d.row, d.col, hpstore.Kind(d.kind), True)
+    assert shown.first_seen is not None and shown.first_seen <= shown.last_seen  # type: ignore[operator]
     history = opened.history("TEST0001", (d.row, d.col), period=hpstore.Period.YEAR)
-    assert history and all(h["period"] for h in history)
+    assert {h.source for h in history} == {hpstore.Source.RAW, hpstore.Source.RGB}
+    assert sum(h.photos for h in history if h.source is hpstore.Source.RAW) == len(archive.shots)
+
+
+def test_show_history_and_timeline_print_as_the_cli_prints_them(archive: Archive, opened: hpstore.Store) -> None:
+    d = archive.defects[0]
+    base = ["--store", str(opened.path)]
+
+    def cli(*args: str) -> object:
+        out = CliRunner().invoke(app, [*base, *args, "--format", "json"], catch_exceptions=False)
+        return json.loads(out.stdout)
+
+    pixel = f"{d.row},{d.col}"
+    assert cli("show", "--camera", "TEST0001", "--pixel", pixel) == [
+        r.to_dict() for r in opened.show("TEST0001", (d.row, d.col))
+    ]
+    assert cli("history", "--camera", "TEST0001", "--pixel", pixel, "--period", "month") == [
+        r.to_dict() for r in opened.history("TEST0001", (d.row, d.col), period="month")
+    ]
+    timeline = opened.timeline("TEST0001")
+    assert cli("timeline", "--camera", "TEST0001") == timeline.to_dict()
+    assert timeline.source is hpstore.Source.RAW and timeline.defects >= len(archive.defects)
+    assert sum(p.photos for p in timeline.periods) == len(archive.shots)
+    assert all(isinstance(p, hpstore.TimelinePeriod) for p in timeline.periods)
 
 
 def test_library_errors_name_arguments_not_command_line_flags(opened: hpstore.Store) -> None:

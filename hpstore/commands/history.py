@@ -111,7 +111,9 @@ def history(
                         "stood_out": len(stood),
                         "excess_mean": float(np.mean(stood)) if stood else None,
                         "excess_max": float(max(stood, key=abs)) if stood else None,
-                        **{k: None for k in ("mean", "std", "neighbour_mean", "neighbour_std", "z_mean", "z_std")},
+                        **dict.fromkeys(
+                            ("mean", "std", "neighbour_mean", "neighbour_std", "z_mean", "z_std", "consistency")
+                        ),
                         **(_dense(store, family, label, row, col) if index else {}),
                     }
                 )
