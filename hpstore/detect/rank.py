@@ -26,7 +26,7 @@ from hpstore.detect.cfa import Layout
 from hpstore.detect.classes import KINDS, MIN_SCORE, Candidate, Levels, Response, classify, confidence, reason
 from hpstore.detect.lines import Line, find_lines
 from hpstore.stats import Pairs, State, finalize
-from hpstore.timeaxis.exposure import LONG, SHORT
+from hpstore.timeaxis.exposure import LONG, SHORT, ClassMean
 
 __all__ = ["KINDS", "MIN_SCORE", "Candidate", "ClassMean", "Levels", "evidence", "explain", "rank", "reason"]
 
@@ -50,26 +50,6 @@ WHITE_RATIO = 0.9
 LONG_SHARE = 0.15  # in the long exposures' mean (little noise), a lit neighbour holds this share
 MIN_LONG = 3  # long exposures needed before their own z-score counts
 CONSISTENT = 3.0  # sign-test score from which a difference counts as shown by the photos, not by a few
-
-
-@dataclass(frozen=True)
-class ClassMean:
-    """The per-sample mean of one exposure class, with its frame count and mean dark weight."""
-
-    name: str
-    n: int
-    weights: np.ndarray  # dark weight of each frame whose exposure is known
-    mean: np.ndarray
-    pairs: Pairs | None = None
-    gains: np.ndarray | None = None  # ISO / 100 of the same frames as ``weights``
-
-    @property
-    def gain(self) -> float:
-        return float(np.mean(self.gains)) if self.gains is not None and self.gains.size else 1.0
-
-    @property
-    def weight(self) -> float | None:
-        return float(np.mean(self.weights)) if self.weights.size else None
 
 
 # Batcher's odd-even merge sort for 8 values: 19 compare-exchanges, no branches to mispredict.

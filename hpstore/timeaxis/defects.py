@@ -16,12 +16,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from hpstore.detect.classes import Candidate, since_onset
-from hpstore.detect.rank import ClassMean, rank
+from hpstore.detect.rank import rank
 from hpstore.stats import State
 from hpstore.store.catalog import Group, Photo
 from hpstore.store.storage import Storage
 from hpstore.timeaxis import onset, periods
-from hpstore.timeaxis.exposure import LONG
+from hpstore.timeaxis.exposure import LONG, ClassMean
 from hpstore.timeaxis.families import Window, family_state, layout_of
 
 DARK = ("hot", "warm")  # classes that only long exposures and dark scenes show

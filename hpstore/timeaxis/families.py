@@ -18,14 +18,13 @@ import numpy as np
 
 from hpstore.detect.cfa import Layout, pair_distance
 from hpstore.detect.classes import Levels
-from hpstore.detect.rank import ClassMean
 from hpstore.errors import DecodeError, StateError, WindowError
 from hpstore.io import decode_into, fs_path, probe
 from hpstore.stats import State, empty, merge_into, update
 from hpstore.store.catalog import Group, Photo
 from hpstore.store.storage import Storage
 from hpstore.timeaxis import periods
-from hpstore.timeaxis.exposure import dark_weight
+from hpstore.timeaxis.exposure import ClassMean, dark_weight
 
 _REREAD_BATCH = 16
 
