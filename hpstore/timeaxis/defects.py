@@ -7,13 +7,22 @@ own as well (the calendar year of the window's last photo): its defects that the
 added, and a defect that appeared before that year began takes its class from it (photos after its onset
 only). Each point defect is then dated by its first and last sighting (``hpstore.timeaxis.onset``), and the
 per-photo evidence drops scene light that the means could not tell from a defect (``hpstore.timeaxis.onset``).
+
+The answer is a function of the committed state, the per-photo evidence and the options alone, so the first
+query of a state keeps it in the catalog (``rankings``, under ``family_key``, ``state_version`` and the
+options) and the next query with the same options reads it back instead of ranking again. Any commit,
+compaction, refiling or re-dating changes the version.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from hpstore.detect.classes import Candidate, since_onset
 from hpstore.detect.rank import rank
@@ -112,6 +121,51 @@ def _appeared_before(seen: onset.Seen | None, latest: Window | None) -> bool:
     return seen.first < latest.since
 
 
+KEEP = True  # keep each ranking in the catalog for the next query of the same state and options
+
+
+def family_key(family: Sequence[Group]) -> str:
+    """A family's name in the rankings kept: camera, source and stored size."""
+    g = family[0]
+    return f"{g.camera_id}/{g.source}/{g.height}x{g.width}x{g.channels}/{g.bits}"
+
+
+def state_version(family: Sequence[Group]) -> str:
+    """A name for the family's committed state and per-photo evidence: it changes with every commit,
+    compaction, refiling and re-dating of any of its groups."""
+    parts = sorted(
+        (g.id, g.generation, g.n, g.period, g.exposure, g.updated_at.isoformat() if g.updated_at else "")
+        for g in family
+    )
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
+
+
+def _options(window: Window, top: int, min_score: float, kinds: set[str] | None) -> str:
+    since, until = (w.isoformat() if w else None for w in (window.since, window.until))
+    return json.dumps([since, until, top, repr(float(min_score)), sorted(kinds) if kinds else None])
+
+
+def _pack(found: Sequence[DatedDefect]) -> str:
+    def seen(s: onset.Seen | None) -> dict[str, Any] | None:
+        if s is None:
+            return None
+        out = dataclasses.asdict(s)
+        out.update(first=s.first.isoformat() if s.first else None, last=s.last.isoformat() if s.last else None)
+        return out
+
+    return json.dumps([[dataclasses.asdict(f.candidate), seen(f.seen), f.latest] for f in found])
+
+
+def _unpack(text: str) -> list[DatedDefect]:
+    out = []
+    for cand, seen, latest in json.loads(text):
+        if seen is not None:
+            for key in ("first", "last"):
+                seen[key] = dt.datetime.fromisoformat(seen[key]) if seen[key] else None
+        out.append(DatedDefect(Candidate(**cand), None if seen is None else onset.Seen(**seen), latest))
+    return out
+
+
 def family_defects(
     store: Storage,
     family: list[Group],
@@ -121,7 +175,29 @@ def family_defects(
     min_score: float,
     kinds: set[str] | None,
 ) -> list[DatedDefect]:
-    """The family's ``top`` defects over ``window``, best first, dated."""
+    """The family's ``top`` defects over ``window``, best first, dated: as the first query of this state
+    with these options found them (``rankings`` in the catalog), else computed and kept for the next one."""
+    key, version = family_key(family), state_version(family)
+    options = _options(window, top, min_score, kinds)
+    if KEEP:
+        kept = store.catalog.ranking(key, version, options)
+        if kept is not None:
+            return _unpack(kept)
+    found = _compute(store, family, window=window, top=top, min_score=min_score, kinds=kinds)
+    if KEEP:
+        store.catalog.keep_ranking(key, version, options, _pack(found))
+    return found
+
+
+def _compute(
+    store: Storage,
+    family: list[Group],
+    *,
+    window: Window,
+    top: int,
+    min_score: float,
+    kinds: set[str] | None,
+) -> list[DatedDefect]:
     group = family[0]
     fs = family_state(store, family, window=window)
     if fs is None or fs.n < 2:

@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from hpstore.errors import CatalogError
-from hpstore.store.catalog.models import INGESTED, Camera, File, Group
+from hpstore.store.catalog.models import INGESTED, Camera, File, Group, Ranking
 from hpstore.testing.faults import checkpoint
 
 
@@ -54,12 +54,12 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]
         yield items[start : start + size]
 
 
-def _sqlite_events(engine: Engine, readonly: bool) -> None:
+def _sqlite_events(engine: Engine, readonly: bool, busy_ms: int = 30_000) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # pysqlite's own BEGIN handling is off: we emit BEGIN below
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA busy_timeout = 30000")
+        cur.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
         if not readonly:
             cur.execute("PRAGMA foreign_keys = ON")
             if cur.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
@@ -189,11 +189,47 @@ class Catalog:
                 self._replace_files(s, rows)
 
     def set_standouts(self, blobs: dict[int, bytes]) -> None:
-        """Replace the per-photo evidence of some files (by id) in one transaction."""
+        """Replace the per-photo evidence of some files (by id) in one transaction; their groups count as
+        updated (``updated_at``), so rankings kept for them no longer apply."""
         if blobs:
             with self.write() as s:
                 for file_id, blob in blobs.items():
                     s.execute(update(File).where(File.id == file_id).values(standouts=blob))
+                groups = select(File.group_id).where(File.id.in_(list(blobs))).distinct()
+                s.execute(update(Group).where(Group.id.in_(groups)).values(updated_at=now()))
+
+    # ---- rankings kept per state version ---------------------------------------------------------------
+
+    def ranking(self, family: str, version: str, options: str) -> str | None:
+        """The entries (JSON) kept for this family, state version and query options, if any."""
+        stmt = select(Ranking.entries).where(
+            Ranking.family == family, Ranking.version == version, Ranking.options == options
+        )
+        with self.read() as s:
+            return s.scalar(stmt)
+
+    def keep_ranking(self, family: str, version: str, options: str, entries: str) -> bool:
+        """Keep a family's ranking, and drop those of its older versions. Best effort: a store that cannot be
+        written (read-only files, a busy writer) keeps nothing, and False says so."""
+        try:
+            engine = create_engine(self.url)
+            if engine.dialect.name == "sqlite":
+                _sqlite_events(engine, readonly=False, busy_ms=500)  # never make a reader wait long
+            try:
+                with Session(engine.execution_options(hpstore_write=True)) as s, s.begin():
+                    s.execute(delete(Ranking).where(Ranking.family == family, Ranking.version != version))
+                    s.execute(
+                        delete(Ranking).where(
+                            Ranking.family == family, Ranking.version == version, Ranking.options == options
+                        )
+                    )
+                    kept = {"family": family, "version": version, "options": options, "entries": entries}
+                    s.add(Ranking(**kept, created_at=now()))
+            finally:
+                engine.dispose()
+        except SQLAlchemyError:
+            return False
+        return True
 
     def commit_group(self, group_id: int, n: int, generation: int, rows: Sequence[dict[str, Any]]) -> None:
         """Point a group at a new state generation and record its files, atomically."""

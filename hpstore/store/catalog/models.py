@@ -122,3 +122,18 @@ class File(Base):
     temperature: Mapped[float | None] = mapped_column(Float)  # the sensor's, °C, where the file records it
     frame_type: Mapped[str | None] = mapped_column(String(8))  # light, dark, flat or bias, where the file says
     reader: Mapped[int | None] = mapped_column(Integer)  # hpstore.io.READER that identified it; None: older
+
+
+class Ranking(Base):
+    """A family's ranked defects for one state version and one set of query options (see
+    ``hpstore.timeaxis.defects``): written by the first query of that state, read by the later ones."""
+
+    __tablename__ = "rankings"
+    __table_args__ = (UniqueConstraint("family", "version", "options", name="uq_rankings_family_version_options"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    family: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[str] = mapped_column(String(64))
+    options: Mapped[str] = mapped_column(Text)
+    entries: Mapped[str] = mapped_column(Text)  # JSON
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
