@@ -13,17 +13,10 @@ import datetime as dt
 import os
 import urllib.parse
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hpstore.commands import check as _check
-from hpstore.commands import compact as _compact
-from hpstore.commands import history as _history
-from hpstore.commands import query as _query
-from hpstore.commands.compact import CompactReport
 from hpstore.detect.classes import MIN_SCORE
 from hpstore.errors import BadArgument
-from hpstore.ingest.pipeline import Event, IngestReport
-from hpstore.ingest.pipeline import ingest as _ingest
 from hpstore.settings import Settings, load_settings
 from hpstore.types import (
     Camera,
@@ -37,6 +30,14 @@ from hpstore.types import (
     Status,
     Timeline,
 )
+
+if TYPE_CHECKING:
+    from hpstore.commands.check import CheckReport
+    from hpstore.commands.compact import CompactReport
+    from hpstore.ingest.pipeline import Event, IngestReport
+
+# The commands are imported inside the methods: reading kept rankings needs neither the state (zarr) nor the
+# ranking's compiled kernels, so that a repeated query starts at once.
 
 CameraRef = str | int | Camera
 Pixel = tuple[int, int]
@@ -141,7 +142,9 @@ class Store:
         IngestReport
             Counts of the files ingested, duplicate, failed, skipped and already there.
         """
-        return _ingest([os.fspath(p) for p in paths], self.settings, on_event=on_event, wait=wait)
+        from hpstore.ingest.pipeline import ingest
+
+        return ingest([os.fspath(p) for p in paths], self.settings, on_event=on_event, wait=wait)
 
     def cameras(self) -> list[Camera]:
         """Every camera with photos in the store.
@@ -151,6 +154,8 @@ class Store:
         list of Camera
             With their sources, image sizes, photo counts and capture date ranges, in catalog order.
         """
+        from hpstore.commands import query as _query
+
         return [Camera.from_dict(row) for row in _query.cameras(self.settings)]
 
     def query(
@@ -186,6 +191,8 @@ class Store:
         -------
         list of Defect
         """
+        from hpstore.commands import query as _query
+
         rows = _query.query(
             self.settings,
             camera=_camera(camera),
@@ -219,6 +226,8 @@ class Store:
         """
         label = _camera(camera)
         assert label is not None
+        from hpstore.commands import query as _query
+
         rows = _query.show(
             self.settings, camera=label, pixel=pixel, source=None if source is None else str(source)
         )
@@ -254,6 +263,8 @@ class Store:
         """
         label = _camera(camera)
         assert label is not None
+        from hpstore.commands import history as _history
+
         rows = _history.history(
             self.settings,
             camera=label,
@@ -297,6 +308,8 @@ class Store:
         label = _camera(camera)
         assert label is not None
         src = None if source is None else str(source)
+        from hpstore.commands import history as _history
+
         found = _history.timeline(
             self.settings,
             camera=label,
@@ -323,6 +336,8 @@ class Store:
         list of FileRecord
             In path order.
         """
+        from hpstore.commands import query as _query
+
         rows = _query.files(self.settings, status=None if status is None else str(status), camera=_camera(camera))
         return [FileRecord.from_dict(row) for row in rows]
 
@@ -345,9 +360,11 @@ class Store:
         CompactReport
             ``merged`` (what was merged into what) and the state's bytes before and after.
         """
+        from hpstore.commands import compact as _compact
+
         return _compact.compact(self.settings, before=before, camera=_camera(camera), dry_run=dry_run)
 
-    def check(self, *, repair: bool = False) -> _check.CheckReport:
+    def check(self, *, repair: bool = False) -> CheckReport:
         """Check the store: every state readable, frame counts equal to the catalog's, no leftovers, and
         every photo an older hpstore identified filed with its camera.
 
@@ -362,4 +379,6 @@ class Store:
         CheckReport
             ``ok``, ``problems``, ``repaired`` and ``notes``, each one line.
         """
+        from hpstore.commands import check as _check
+
         return _check.check(self.settings, repair=repair)

@@ -6,16 +6,21 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
 
 from hpstore.store.catalog import FAILED, INGESTED, Catalog
+from hpstore.store.catalog.db import SCHEMA, _alembic_config
 from hpstore.store.catalog.models import Base
 
 
 def test_migrations_match_the_models(tmp_path: Path) -> None:
     with Catalog(f"sqlite:///{tmp_path / 'c.sqlite'}") as catalog, catalog.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        assert MigrationContext.configure(conn).get_current_revision() == SCHEMA
     assert diff == []
+    # Readers check the schema against SCHEMA without loading Alembic: it must name Alembic's head.
+    assert ScriptDirectory.from_config(_alembic_config()).get_current_head() == SCHEMA
 
 
 def test_reopening_an_upgraded_catalog_keeps_its_rows(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from hpstore.store.catalog.models import Ranking
 from hpstore.store.storage import Storage
 from hpstore.testing.lifetime import write_life
 from hpstore.testing.simulator import Archive
-from hpstore.timeaxis import defects
+from hpstore.timeaxis import kept
 
 from .conftest import make_settings
 
@@ -40,7 +40,7 @@ def _kept(settings: Settings) -> int:
 
 def _fresh(settings: Settings, monkeypatch: pytest.MonkeyPatch, **options: Any) -> list[dict[str, Any]]:
     with monkeypatch.context() as patch:
-        patch.setattr(defects, "KEEP", False)
+        patch.setattr(kept, "KEEP", False)
         return query(settings, **options)
 
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from hpstore.detect.cfa import spacing
-from hpstore.detect.rank import TILE
+from hpstore.detect.cfa import TILE, spacing
 from hpstore.errors import BadArgument, CameraNotFound
 from hpstore.store.catalog import Camera, Group
 from hpstore.store.storage import Storage
 from hpstore.timeaxis import periods
-from hpstore.timeaxis.families import Window
+from hpstore.timeaxis.window import Window
 
 
 def camera_label(camera: Camera) -> str:

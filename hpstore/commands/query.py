@@ -7,23 +7,18 @@ from collections import defaultdict
 from dataclasses import replace
 from typing import Any
 
-import numpy as np
-
 from hpstore.commands.choose import camera_label, one_camera, parse_pixel, pixel_window, select_cameras, window_of
-from hpstore.detect.rank import (
-    KINDS,
-    MIN_SCORE,
-    class_facts,
-    evidence,
-    explain,
-    long_maps,
-)
+from hpstore.detect.classes import KINDS, MIN_SCORE
 from hpstore.errors import BadArgument
 from hpstore.settings import Settings
 from hpstore.store.catalog import STATUSES, Camera, Group
 from hpstore.store.storage import Storage
-from hpstore.timeaxis.defects import family_defects, is_defect, sightings, with_evidence
-from hpstore.timeaxis.families import families, family_state, layout_of
+from hpstore.timeaxis import kept
+from hpstore.timeaxis.kept import DatedDefect
+from hpstore.timeaxis.window import Window, families
+
+# This module imports only what reading kept rankings needs: the state, the ranking's compiled kernels and the
+# photo decoders are imported where a ranking must be computed (``_defects``, ``show``).
 
 SOURCES = ("raw", "rgb")
 
@@ -67,14 +62,7 @@ def query(
             if sum(g.n for g in family) < 2 or (source and group.source != source):
                 continue
             cam = cameras[group.camera_id]
-            for f in family_defects(
-                store,
-                family,
-                window=window,
-                top=top,
-                min_score=min_score,
-                kinds=None if kind is None else {kind},
-            ):
+            for f in _defects(store, family, window, top, min_score, None if kind is None else {kind}):
                 results.append(
                     {
                         "camera": camera_label(cam),
@@ -95,6 +83,19 @@ def query(
     results = [r for r in results if r["confidence"] >= min_confidence]
     results.sort(key=lambda r: -r["score"])
     return results[:top]
+
+
+def _defects(
+    store: Storage, family: list[Group], window: Window, top: int, min_score: float, kinds: set[str] | None
+) -> list[DatedDefect]:
+    """The family's dated defects: as kept for its state and these options, else computed (and kept)."""
+    if kept.KEEP:
+        found = kept.lookup(store.catalog, family, window=window, top=top, min_score=min_score, kinds=kinds)
+        if found is not None:
+            return found
+    from hpstore.timeaxis.defects import family_defects
+
+    return family_defects(store, family, window=window, top=top, min_score=min_score, kinds=kinds)
 
 
 def cameras(settings: Settings) -> list[dict[str, Any]]:
@@ -170,6 +171,13 @@ def show(
 ) -> list[dict[str, Any]]:
     """Explain one pixel of one camera: per source and channel, its statistics next to its neighbourhood's,
     its class and why."""
+    import numpy as np
+
+    from hpstore.detect.rank import class_facts, evidence, explain, long_maps
+    from hpstore.timeaxis.defects import is_defect, sightings, with_evidence
+    from hpstore.timeaxis.families import family_state
+    from hpstore.timeaxis.window import layout_of
+
     row, col = parse_pixel(pixel)
     with Storage(settings, create=False) as store:
         cam = one_camera(store, camera)

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 from hpstore.detect.classes import Levels
 
+TILE = 32  # samples of one colour per tile side for the ranking's local scale
+
 
 def spacing(source: str, pattern: str | None) -> tuple[int, int]:
     """(CFA step, neighbour distance): the step is the colour pattern's repeat in rows and columns (2 for

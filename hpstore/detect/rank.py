@@ -22,7 +22,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from hpstore.detect.cfa import Layout
+from hpstore.detect.cfa import TILE, Layout
 from hpstore.detect.classes import KINDS, MIN_SCORE, Candidate, Levels, Response, classify, confidence, reason
 from hpstore.detect.lines import Line, find_lines
 from hpstore.stats import Pairs, State, finalize
@@ -30,7 +30,6 @@ from hpstore.timeaxis.exposure import LONG, SHORT, ClassMean
 
 __all__ = ["KINDS", "MIN_SCORE", "Candidate", "ClassMean", "Levels", "evidence", "explain", "rank", "reason"]
 
-TILE = 32  # samples of one colour per tile side for the local scale
 LOW_SPREAD, HIGH_SPREAD = 0.5, 1.25  # spread ratios to the neighbours' that count as evidence
 RING = 15  # pixels: how far JPEG ringing reaches (a 16 x 16 block of subsampled chroma)
 SMEAR_RATIO = 0.3  # ringing scores below this share of its defect's score

@@ -13,10 +13,10 @@ The scan (see :func:`scan`) runs on the decoder threads right after decoding.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numba
 import numpy as np
+
+from hpstore.ingest.evidence import Standouts
 
 CAP = 512  # values kept per photo
 # How far outside its neighbours' range a value must lie, in units of the frame's noise. Pure noise puts
@@ -31,31 +31,6 @@ _BUFFER = 64 * CAP  # candidates gathered from the chunks above the bar
 _CHUNK = 1024  # samples of a row per pass-1 bound
 _NOISE_ROWS = 6  # rows sampled for the noise estimate
 _BLOCK = 64  # differences per block of the noise estimate
-_HEADER = np.dtype([("count", "<i4"), ("noise", "<f4"), ("threshold", "<f4")])
-
-
-@dataclass(frozen=True)
-class Standouts:
-    """One photo's evidence: flat indices into its ``(row, col, channel)`` array and signed excess (DN)
-    beyond the neighbours' range."""
-
-    index: np.ndarray  # int64
-    excess: np.ndarray  # float32
-    noise: float
-    threshold: float  # how far a value had to stand out in this photo (DN)
-
-    def pack(self) -> bytes:
-        head = np.array([(len(self.index), self.noise, self.threshold)], _HEADER)
-        return head.tobytes() + self.index.astype("<i4").tobytes() + self.excess.astype("<f4").tobytes()
-
-    @classmethod
-    def unpack(cls, blob: bytes) -> Standouts:
-        head = np.frombuffer(blob, _HEADER, count=1)[0]
-        count = int(head["count"])
-        at = _HEADER.itemsize
-        index = np.frombuffer(blob, "<i4", count, at).astype(np.int64)
-        excess = np.frombuffer(blob, "<f4", count, at + 4 * count).astype(np.float32)
-        return cls(index, excess, float(head["noise"]), float(head["threshold"]))
 
 
 # Pass 1: for every chunk of a row, the largest amount by which a value lies outside the range of its left

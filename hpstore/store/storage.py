@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hpstore.errors import StoreError
 from hpstore.settings import Settings
 from hpstore.store.catalog import Catalog
-from hpstore.store.state import LocalStateStore, StateStore
+
+if TYPE_CHECKING:
+    from hpstore.store.state import StateStore
 
 
 class Storage:
@@ -22,7 +25,16 @@ class Storage:
         if create:
             self.prepare(settings)
         self.catalog = Catalog(settings.catalog, readonly=not create)
-        self.state: StateStore = LocalStateStore(settings.state_path)
+        self._state: StateStore | None = None
+
+    @property
+    def state(self) -> StateStore:
+        """The Zarr state, opened on first use (a query answered from kept rankings never needs it)."""
+        if self._state is None:
+            from hpstore.store.state import LocalStateStore
+
+            self._state = LocalStateStore(self.settings.state_path)
+        return self._state
 
     @staticmethod
     def require(settings: Settings) -> None:

@@ -29,7 +29,7 @@ import numpy as np
 
 from hpstore.detect.cfa import pair_distance
 from hpstore.errors import WindowError
-from hpstore.ingest.scan import Standouts
+from hpstore.ingest.evidence import Standouts
 from hpstore.store.catalog import Group, Photo
 from hpstore.store.storage import Storage
 from hpstore.timeaxis import onset

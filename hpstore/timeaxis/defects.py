@@ -9,42 +9,29 @@ only). Each point defect is then dated by its first and last sighting (``hpstore
 per-photo evidence drops scene light that the means could not tell from a defect (``hpstore.timeaxis.onset``).
 
 The answer is a function of the committed state, the per-photo evidence and the options alone, so the first
-query of a state keeps it in the catalog (``rankings``, under ``family_key``, ``state_version`` and the
-options) and the next query with the same options reads it back instead of ranking again. Any commit,
+query of a state keeps it in the catalog (``hpstore.timeaxis.kept``: under the family, a version of its state
+and the options) and the next query with the same options reads it back instead of ranking again. Any commit,
 compaction, refiling or re-dating changes the version.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import hashlib
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
 
 from hpstore.detect.classes import Candidate, since_onset
 from hpstore.detect.rank import rank
 from hpstore.stats import State
 from hpstore.store.catalog import Group, Photo
 from hpstore.store.storage import Storage
-from hpstore.timeaxis import onset, periods
+from hpstore.timeaxis import kept, onset, periods
 from hpstore.timeaxis.exposure import LONG, ClassMean
 from hpstore.timeaxis.families import Window, family_state, layout_of
+from hpstore.timeaxis.kept import DatedDefect
 
 DARK = ("hot", "warm")  # classes that only long exposures and dark scenes show
 SPARE = 10  # candidates ranked beyond ``top`` to make up for those the per-photo evidence rejects
-
-
-@dataclass(frozen=True)
-class DatedDefect:
-    """A defect of a family over a window: its ranking entry, when photos showed it, and whether the latest
-    year alone found it."""
-
-    candidate: Candidate
-    seen: onset.Seen | None
-    latest: bool  # found or classified in the latest year alone (``latest_period`` in query output)
 
 
 def _latest_window(photos: Sequence[Photo], window: Window) -> Window | None:
@@ -121,51 +108,6 @@ def _appeared_before(seen: onset.Seen | None, latest: Window | None) -> bool:
     return seen.first < latest.since
 
 
-KEEP = True  # keep each ranking in the catalog for the next query of the same state and options
-
-
-def family_key(family: Sequence[Group]) -> str:
-    """A family's name in the rankings kept: camera, source and stored size."""
-    g = family[0]
-    return f"{g.camera_id}/{g.source}/{g.height}x{g.width}x{g.channels}/{g.bits}"
-
-
-def state_version(family: Sequence[Group]) -> str:
-    """A name for the family's committed state and per-photo evidence: it changes with every commit,
-    compaction, refiling and re-dating of any of its groups."""
-    parts = sorted(
-        (g.id, g.generation, g.n, g.period, g.exposure, g.updated_at.isoformat() if g.updated_at else "")
-        for g in family
-    )
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
-
-
-def _options(window: Window, top: int, min_score: float, kinds: set[str] | None) -> str:
-    since, until = (w.isoformat() if w else None for w in (window.since, window.until))
-    return json.dumps([since, until, top, repr(float(min_score)), sorted(kinds) if kinds else None])
-
-
-def _pack(found: Sequence[DatedDefect]) -> str:
-    def seen(s: onset.Seen | None) -> dict[str, Any] | None:
-        if s is None:
-            return None
-        out = dataclasses.asdict(s)
-        out.update(first=s.first.isoformat() if s.first else None, last=s.last.isoformat() if s.last else None)
-        return out
-
-    return json.dumps([[dataclasses.asdict(f.candidate), seen(f.seen), f.latest] for f in found])
-
-
-def _unpack(text: str) -> list[DatedDefect]:
-    out = []
-    for cand, seen, latest in json.loads(text):
-        if seen is not None:
-            for key in ("first", "last"):
-                seen[key] = dt.datetime.fromisoformat(seen[key]) if seen[key] else None
-        out.append(DatedDefect(Candidate(**cand), None if seen is None else onset.Seen(**seen), latest))
-    return out
-
-
 def family_defects(
     store: Storage,
     family: list[Group],
@@ -177,15 +119,13 @@ def family_defects(
 ) -> list[DatedDefect]:
     """The family's ``top`` defects over ``window``, best first, dated: as the first query of this state
     with these options found them (``rankings`` in the catalog), else computed and kept for the next one."""
-    key, version = family_key(family), state_version(family)
-    options = _options(window, top, min_score, kinds)
-    if KEEP:
-        kept = store.catalog.ranking(key, version, options)
-        if kept is not None:
-            return _unpack(kept)
+    if kept.KEEP:
+        found = kept.lookup(store.catalog, family, window=window, top=top, min_score=min_score, kinds=kinds)
+        if found is not None:
+            return found
     found = _compute(store, family, window=window, top=top, min_score=min_score, kinds=kinds)
-    if KEEP:
-        store.catalog.keep_ranking(key, version, options, _pack(found))
+    if kept.KEEP:
+        kept.keep(store.catalog, family, found, window=window, top=top, min_score=min_score, kinds=kinds)
     return found
 
 

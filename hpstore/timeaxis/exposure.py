@@ -10,10 +10,12 @@ gives no exposure time, are ``short``. Stores made before the split hold ``all``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hpstore.stats import Pairs
+if TYPE_CHECKING:
+    from hpstore.stats import Pairs
 
 LONG_WEIGHT = 0.5  # seconds at ISO 100: 1/2 s at ISO 100, 1/30 s at ISO 1600
 SHORT, LONG, ALL = "short", "long", "all"

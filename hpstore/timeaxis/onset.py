@@ -19,7 +19,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from hpstore.ingest.scan import Standouts
+from hpstore.ingest.evidence import Standouts
 from hpstore.store.catalog import Photo
 from hpstore.timeaxis.exposure import dark_weight
 
