@@ -237,12 +237,24 @@ def _agreeing(z: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Evidence that both the neighbourhood (``z``) and the photos one by one (``t``) give: where the photos
     agree in sign and consistently enough (``|t| >= CONSISTENT``), ``|z|`` or, when larger, the two tests
     combined, ``(|z| + |t|) / sqrt(2)``; else the smaller of the two (0 when the signs differ)."""
-    agree = np.sign(z) == np.sign(t)
-    size, sign = np.abs(z), np.abs(t)
-    weak = np.minimum(size, sign)
-    # Two tests that agree add up (Stouffer): a weak offset shown by nearly every photo counts
-    both = np.maximum(size, (size + sign) * np.float32(0.5**0.5))
-    return np.where(agree, np.where(sign >= CONSISTENT, both, weak), np.float32(0))
+    out = np.empty(z.shape, np.float32)
+    _agree_into(z.reshape(-1), t.reshape(-1), out.reshape(-1), np.float32(CONSISTENT))
+    return out
+
+
+@numba.njit(parallel=True, cache=True)
+def _agree_into(z: np.ndarray, t: np.ndarray, out: np.ndarray, consistent: np.float32) -> None:  # pragma: no cover
+    # One pass over the maps (numpy's version made five temporaries of the state's size).
+    half = np.float32(0.5**0.5)
+    for i in numba.prange(z.size):
+        size, sign = abs(z[i]), abs(t[i])
+        if np.sign(z[i]) != np.sign(t[i]):
+            out[i] = 0.0
+        elif sign >= consistent:
+            # Two tests that agree add up (Stouffer): a weak offset shown by nearly every photo counts
+            out[i] = max(size, (size + sign) * half)
+        else:
+            out[i] = min(size, sign)
 
 
 def evidence(
@@ -261,11 +273,11 @@ def evidence(
     for c in range(mean.shape[2]):
         z_m[..., c], med_m[..., c] = _zmap(mean[..., c], d, step, q)
         z_s[..., c], med_s[..., c] = _zmap(std[..., c], d, step, q)
-    # A spread that differs only statistically, not materially, is no defect: JPEG blocks give the spread
-    # z-scores heavy tails. Spread evidence counts from 1/2 or 5/4 of the neighbours' spread on.
-    ratio = (std / np.maximum(med_s, q)).astype(np.float32)
-    weak = ((z_s < 0) & (ratio > LOW_SPREAD)) | ((z_s > 0) & (ratio < HIGH_SPREAD))
     if pairs is None:
+        # A spread that differs only statistically, not materially, is no defect: JPEG blocks give the spread
+        # z-scores heavy tails. Spread evidence counts from 1/2 or 5/4 of the neighbours' spread on.
+        ratio = (std / np.maximum(med_s, q)).astype(np.float32)
+        weak = ((z_s < 0) & (ratio > LOW_SPREAD)) | ((z_s > 0) & (ratio < HIGH_SPREAD))
         score = np.maximum(np.abs(z_m), np.where(weak, np.float32(0), np.abs(z_s)))
         return Evidence(mean, std, z_m, z_s, med_m, med_s, score)
     t = consistency(pairs, n)
