@@ -132,10 +132,13 @@ def neighbourhood(a: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 @numba.njit(parallel=True, cache=True)
-def tile_median(values: np.ndarray, step: int, tile: int) -> np.ndarray:  # pragma: no cover
-    """Median of ``values`` over tiles of ``tile`` x ``tile`` samples of one lattice (one CFA colour)."""
-    h, w = values.shape
-    out = np.empty_like(values)
+def _tile_z(
+    res: np.ndarray, spread: np.ndarray, step: int, tile: int, k: float, floor: float
+) -> np.ndarray:  # pragma: no cover
+    """``res / max(k x tile median of spread, floor)`` as float32, the median taken over tiles of ``tile`` x
+    ``tile`` samples of one lattice (one CFA colour): the local noise scale of every sample."""
+    h, w = spread.shape
+    out = np.empty((h, w), np.float32)
     span = tile * step
     ty_n = (h + span - 1) // span
     tx_n = (w + span - 1) // span
@@ -150,16 +153,16 @@ def tile_median(values: np.ndarray, step: int, tile: int) -> np.ndarray:  # prag
                 nx = (x1 - x0 - ox + step - 1) // step
                 if ny <= 0 or nx <= 0:
                     continue
-                buf = np.empty(ny * nx, values.dtype)
-                k = 0
+                buf = np.empty(ny * nx, spread.dtype)
+                k_ = 0
                 for y in range(y0 + oy, y1, step):
                     for x in range(x0 + ox, x1, step):
-                        buf[k] = values[y, x]
-                        k += 1
-                m = np.median(buf)
+                        buf[k_] = spread[y, x]
+                        k_ += 1
+                scale = max(np.median(buf) * k, floor)
                 for y in range(y0 + oy, y1, step):
                     for x in range(x0 + ox, x1, step):
-                        out[y, x] = m
+                        out[y, x] = res[y, x] / scale
     return out
 
 
@@ -168,10 +171,10 @@ _SPREAD_TO_SIGMA = 1.0 / 0.95
 
 
 def _zmap(values: np.ndarray, d: int, step: int, floor: float) -> tuple[np.ndarray, np.ndarray]:
-    """(z-score, neighbour median) of every sample of one channel, as float32 (ranking needs no more)."""
-    med, res, spread = neighbourhood(np.ascontiguousarray(values), d)
-    scale = np.maximum(tile_median(spread, step, TILE) * _SPREAD_TO_SIGMA, floor)
-    return (res / scale).astype(np.float32), med.astype(np.float32)
+    """(z-score, neighbour median) of every sample of one channel, as float32 (ranking needs no more). The
+    channel may be a strided view of a (row, col, channel) array: no copy is made."""
+    med, res, spread = neighbourhood(values, d)
+    return _tile_z(res, spread, step, TILE, _SPREAD_TO_SIGMA, floor), med.astype(np.float32)
 
 
 @dataclass(frozen=True)
