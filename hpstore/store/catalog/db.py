@@ -110,7 +110,10 @@ class Catalog:
         self.engine.dispose()
 
     def upgrade(self, revision: str = "head") -> None:
-        """Bring the schema to ``revision``, the newest by default (creates it on an empty database)."""
+        """Bring the schema to ``revision``, the newest by default (creates it on an empty database). A
+        catalog already at the newest needs no Alembic: a writer starts sooner."""
+        if revision == "head" and self._revision() == SCHEMA:
+            return
         from alembic import command
 
         cfg = _alembic_config()
@@ -128,14 +131,17 @@ class Catalog:
                 Catalog(self.url).close()
             self.check_revision()
 
-    def check_revision(self) -> None:
-        """Refuse a catalog whose schema is not the one this version of hpstore writes."""
-        head = SCHEMA
+    def _revision(self) -> str | None:
+        """The schema revision the catalog records (None: no schema yet)."""
         with self.engine.connect() as conn:
             try:
-                current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+                return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
             except SQLAlchemyError:
-                current = None  # no schema yet
+                return None
+
+    def check_revision(self) -> None:
+        """Refuse a catalog whose schema is not the one this version of hpstore writes."""
+        head, current = SCHEMA, self._revision()
         if current != head:
             raise CatalogError(
                 f"catalog schema is at revision {current}, this hpstore needs {head}: "
