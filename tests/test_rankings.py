@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from hpstore.commands.query import query
+from hpstore.detect.classes import MIN_SCORE
 from hpstore.ingest.pipeline import ingest
 from hpstore.settings import Settings
 from hpstore.store.catalog import Catalog
@@ -19,6 +20,7 @@ from hpstore.store.storage import Storage
 from hpstore.testing.lifetime import write_life
 from hpstore.testing.simulator import Archive
 from hpstore.timeaxis import kept
+from hpstore.timeaxis.window import Window, families
 
 from .conftest import make_settings
 
@@ -100,3 +102,16 @@ def test_a_read_only_catalog_answers_without_keeping(archive: Archive, tmp_path:
     finally:
         readonly.close()
     assert query(settings, top=3)
+
+
+def test_a_ranking_kept_by_other_code_is_not_served(
+    aging_store: tuple[Settings, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, _ = aging_store
+    query(settings, top=7)
+    with Storage(settings, create=False) as store:
+        family = families(store.catalog.groups())[0]
+        options = {"window": Window(), "top": 7, "min_score": MIN_SCORE, "kinds": None}
+        assert kept.lookup(store.catalog, family, **options) is not None
+        monkeypatch.setattr(kept, "code_version", lambda: "another hpstore")
+        assert kept.lookup(store.catalog, family, **options) is None

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from hpstore.detect.classes import Candidate
@@ -37,14 +39,25 @@ def family_key(family: Sequence[Group]) -> str:
     return f"{g.camera_id}/{g.source}/{g.height}x{g.width}x{g.channels}/{g.bits}"
 
 
+@functools.cache
+def code_version() -> str:
+    """A digest of the code that ranks and dates (``detect/``, ``timeaxis/``, ``stats.py``): a ranking kept by
+    another version of hpstore is never served."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted([*root.glob("detect/*.py"), *root.glob("timeaxis/*.py"), root / "stats.py"]):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def state_version(family: Sequence[Group]) -> str:
-    """A name for the family's committed state and per-photo evidence: it changes with every commit,
-    compaction, refiling and re-dating of any of its groups."""
+    """A name for the family's committed state and per-photo evidence, and for the code that ranks it: it
+    changes with every commit, compaction, refiling and re-dating of any of its groups, and with hpstore."""
     parts = sorted(
         (g.id, g.generation, g.n, g.period, g.exposure, g.updated_at.isoformat() if g.updated_at else "")
         for g in family
     )
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
+    return hashlib.sha256(json.dumps([code_version(), parts]).encode()).hexdigest()[:32]
 
 
 def options_key(window: Window, top: int, min_score: float, kinds: set[str] | None) -> str:
