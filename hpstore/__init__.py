@@ -39,13 +39,20 @@ from hpstore.types import (
 
 if TYPE_CHECKING:
     from hpstore.api import Store, open
+    from hpstore.commands.check import CheckReport
+    from hpstore.commands.compact import CompactReport
+    from hpstore.ingest.pipeline import Event, IngestReport
 
 __version__ = "0.1.0"
 __all__ = [
     "Camera",
+    "CheckReport",
+    "CompactReport",
     "Defect",
+    "Event",
     "FileRecord",
     "HpstoreError",
+    "IngestReport",
     "Kind",
     "Period",
     "PixelPeriod",
@@ -60,11 +67,21 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    # ``open`` and ``Store`` bring numpy, zarr and SQLAlchemy: loaded when first used, so that
-    # ``import hpstore`` (and ``hpstore --help``) stays instant.
-    if name in ("open", "Store"):
-        from hpstore import api
+_LAZY = {
+    "open": "hpstore.api",
+    "Store": "hpstore.api",
+    "IngestReport": "hpstore.ingest.pipeline",
+    "Event": "hpstore.ingest.pipeline",
+    "CheckReport": "hpstore.commands.check",
+    "CompactReport": "hpstore.commands.compact",
+}
 
-        return getattr(api, name)
+
+def __getattr__(name: str) -> Any:
+    # These bring numpy, zarr and SQLAlchemy: loaded when first used, so that ``import hpstore`` (and
+    # ``hpstore --help``) stays instant.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'hpstore' has no attribute {name!r}")

@@ -21,6 +21,7 @@ from hpstore.testing.simulator import Archive
 def opened(archive: Archive, tmp_path_factory: pytest.TempPathFactory) -> hpstore.Store:
     store = hpstore.open(tmp_path_factory.mktemp("api") / "store", workers=2)
     report = store.ingest([archive.shots[0].paths["dng"].parent])
+    assert isinstance(report, hpstore.IngestReport)
     assert report.ingested == 2 * len(archive.shots) and report.failed == 0
     return store
 
