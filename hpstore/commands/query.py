@@ -88,14 +88,17 @@ def query(
 def _defects(
     store: Storage, family: list[Group], window: Window, top: int, min_score: float, kinds: set[str] | None
 ) -> list[DatedDefect]:
-    """The family's dated defects: as kept for its state and these options, else computed (and kept)."""
+    """The family's dated defects: as kept for its state and these options, else computed and kept."""
+    found = None
     if kept.KEEP:
         found = kept.lookup(store.catalog, family, window=window, top=top, min_score=min_score, kinds=kinds)
-        if found is not None:
-            return found
-    from hpstore.timeaxis.defects import family_defects
+    if found is None:
+        from hpstore.timeaxis.defects import family_defects  # the state and the ranking's kernels
 
-    return family_defects(store, family, window=window, top=top, min_score=min_score, kinds=kinds)
+        found = family_defects(store, family, window=window, top=top, min_score=min_score, kinds=kinds)
+        if kept.KEEP:
+            kept.keep(store.catalog, family, found, window=window, top=top, min_score=min_score, kinds=kinds)
+    return found
 
 
 def cameras(settings: Settings) -> list[dict[str, Any]]:

@@ -25,7 +25,7 @@ from hpstore.detect.rank import rank
 from hpstore.stats import State
 from hpstore.store.catalog import Group, Photo
 from hpstore.store.storage import Storage
-from hpstore.timeaxis import kept, onset, periods
+from hpstore.timeaxis import onset, periods
 from hpstore.timeaxis.exposure import LONG, ClassMean
 from hpstore.timeaxis.families import Window, family_state, layout_of
 from hpstore.timeaxis.kept import DatedDefect
@@ -117,27 +117,8 @@ def family_defects(
     min_score: float,
     kinds: set[str] | None,
 ) -> list[DatedDefect]:
-    """The family's ``top`` defects over ``window``, best first, dated: as the first query of this state
-    with these options found them (``rankings`` in the catalog), else computed and kept for the next one."""
-    if kept.KEEP:
-        found = kept.lookup(store.catalog, family, window=window, top=top, min_score=min_score, kinds=kinds)
-        if found is not None:
-            return found
-    found = _compute(store, family, window=window, top=top, min_score=min_score, kinds=kinds)
-    if kept.KEEP:
-        kept.keep(store.catalog, family, found, window=window, top=top, min_score=min_score, kinds=kinds)
-    return found
-
-
-def _compute(
-    store: Storage,
-    family: list[Group],
-    *,
-    window: Window,
-    top: int,
-    min_score: float,
-    kinds: set[str] | None,
-) -> list[DatedDefect]:
+    """The family's ``top`` defects over ``window``, best first, dated, computed from the state (the read
+    side keeps the answer: ``hpstore.timeaxis.kept``)."""
     group = family[0]
     fs = family_state(store, family, window=window)
     if fs is None or fs.n < 2:
