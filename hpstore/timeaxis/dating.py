@@ -4,9 +4,8 @@ The per-photo scan (``hpstore.ingest.scan``) keeps only values that stand out of
 noise beyond the range of their four neighbours, the strongest 512, and in a frame of fine texture the bar
 rises further. A hot pixel 3 to 5 times its noise above its neighbours in the first dim photos is not among
 them, so it would be dated from the first long night exposure. Once photos have shown a defect its place is
-known, and a photo shows it when the value there lies at least ``SIGMAS`` times the local noise (the spread
-of the same-colour samples around it) from the median of its four same-colour partners, on the defect's
-side and outside their range.
+known, and a photo shows it when the value there lies at least ``SIGMAS`` times the local noise from what
+its four same-colour partners predict, on the defect's side and outside their range (see :func:`_excess_at`).
 
 After an ingest, :func:`refine` takes, in each family the ingest touched, the photosites that stood out on
 one side in at least ``RECURRING`` photos (the most often seen ``TOP``; from the per-photo evidence alone,
@@ -47,14 +46,13 @@ RECURRING = 3  # photos a photosite must have stood out in to be looked for in e
 @dataclass
 class Refined:
     photos: int = 0  # photos read again
-    defects: int = 0  # defects whose evidence grew
     unreadable: int = 0  # photos that could not be read again (moved, changed, gone)
 
 
 def refine(
     store: Storage, group_ids: Sequence[int], *, budget: int = BUDGET, on_read: Callable[[], None] | None = None
 ) -> Refined:
-    """Look for the found defects of the families holding ``group_ids`` again in their earlier photos;
+    """Look for the recurring photosites of the families holding ``group_ids`` again in their earlier photos;
     ``on_read`` is called after each photo read again."""
     done = Refined()
     touched = set(group_ids)
@@ -81,8 +79,7 @@ def _refine_family(
     changed: dict[int, Standouts] = {}
     for i, (tgt, first) in enumerate(dated):
         before = [p for p in photos if p.capture_time is not None and p.capture_time < first]
-        shown = _walk(before[::-1], tgt, _rate(photos, evidence, tgt), (evidence, changed), reader.at(i))
-        done.defects += shown > 0
+        _walk(before[::-1], tgt, _rate(photos, evidence, tgt), (evidence, changed), reader.at(i))
     done.photos += reader.photos
     done.unreadable += reader.unreadable
     store.catalog.set_standouts({pid: s.pack() for pid, s in changed.items()})
@@ -187,12 +184,12 @@ def _walk(
     rate: float | None,
     stores: tuple[dict[int, Standouts], dict[int, Standouts]],
     look: Callable[[Photo], tuple[np.ndarray, float] | None],
-) -> int:
+) -> None:
     """Photos latest first: look at those that could show the target and hold no evidence of it yet, at
     most ``PER_DEFECT``, and add what each shows to its evidence (``stores``: as recorded, and changed
-    here). Returns how many showed it."""
+    here)."""
     evidence, changed = stores
-    shown_in = looked = misses = 0
+    looked = misses = 0
     keys = set(tgt.index.tolist())
     for p in photos:
         if looked >= PER_DEFECT or misses >= MISSES:
@@ -216,7 +213,6 @@ def _walk(
             excess, noise = found
             shown = bool(np.any(excess != 0))
             telling = expected >= 2 * SIGMAS * noise
-            shown_in += shown
             changed[p.id] = Standouts(
                 np.concatenate([s.index, tgt.index]),
                 np.concatenate([s.excess, excess]).astype(np.float32),
@@ -224,7 +220,6 @@ def _walk(
                 s.threshold,
             )
         misses = 0 if shown else misses + telling
-    return shown_in
 
 
 def _excess_at(frame: np.ndarray, tgt: onset.Target, d: int) -> tuple[np.ndarray, float]:
