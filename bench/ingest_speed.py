@@ -49,7 +49,8 @@ from hpstore.settings import Settings, load_settings
 from hpstore.store.state import LocalStateStore
 from hpstore.store.storage import Storage
 from hpstore.testing.simulator import CameraSpec, plant_defects, write_archive
-from hpstore.timeaxis.families import families, family_state
+from hpstore.timeaxis.families import family_state
+from hpstore.timeaxis.window import families
 
 HEIGHT, WIDTH = 4000, 6000  # 24 MP, landscape (row, col)
 SMALL = (400, 600)  # frames of the exactness check

@@ -16,7 +16,8 @@ from hpstore.stats import State
 from hpstore.store.catalog import Group
 from hpstore.store.storage import Storage
 from hpstore.testing.simulator import Archive, CameraSpec, plant_defects, write_archive
-from hpstore.timeaxis.families import families, family_state
+from hpstore.timeaxis.families import family_state
+from hpstore.timeaxis.window import families
 
 
 def make_settings(store: Path, **overrides: object) -> Settings:

@@ -14,7 +14,8 @@ from hpstore.ingest.pipeline import ingest
 from hpstore.settings import Settings
 from hpstore.store.storage import Storage
 from hpstore.testing.evaluation import EVAL_CAMERAS, Planted, evaluate, write_eval_archive
-from hpstore.timeaxis.families import families, family_state, layout_of
+from hpstore.timeaxis.families import family_state
+from hpstore.timeaxis.window import families, layout_of
 
 from .conftest import make_settings
 

@@ -28,7 +28,8 @@ from hpstore.store.catalog import Group
 from hpstore.store.lock import StoreLock
 from hpstore.store.storage import Storage
 from hpstore.timeaxis import periods
-from hpstore.timeaxis.families import committed_state, families
+from hpstore.timeaxis.families import committed_state
+from hpstore.timeaxis.window import families
 
 
 @dataclass

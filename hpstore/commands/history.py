@@ -25,7 +25,8 @@ from hpstore.store.catalog import Group, Photo
 from hpstore.store.storage import Storage
 from hpstore.timeaxis import onset, periods
 from hpstore.timeaxis.exposure import LONG, exposure_class
-from hpstore.timeaxis.families import Window, families, family_state, layout_of
+from hpstore.timeaxis.families import family_state
+from hpstore.timeaxis.window import Window, families, layout_of
 
 AT_START = 10  # a defect first seen among a camera's first photos was there before the archive begins
 

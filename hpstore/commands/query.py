@@ -16,11 +16,12 @@ from hpstore.store.storage import Storage
 from hpstore.timeaxis import kept
 from hpstore.timeaxis.kept import DatedDefect
 from hpstore.timeaxis.window import Window, families
+from hpstore.types import Source
 
 # This module imports only what reading kept rankings needs: the state, the ranking's compiled kernels and the
 # photo decoders are imported where a ranking must be computed (``_defects``, ``show``).
 
-SOURCES = ("raw", "rgb")
+SOURCES = tuple(s.value for s in Source)
 
 
 def _date(when: dt.datetime | None) -> str | None:

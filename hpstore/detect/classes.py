@@ -17,6 +17,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, replace
 
+from hpstore.types import Kind
+
 MIN_SCORE = 6.0  # default threshold of a likely defect
 # Dark current below this share of the sensor's range per second at ISO 100 is "warm", above it "hot"
 # (0.15 %: 24 DN/s on a 14-bit sensor with black level 512). Developed images show an isolated photosite
@@ -25,7 +27,7 @@ WARM_RATE = {"raw": 0.0015, "rgb": 0.0008}
 # A spread below this share of the neighbours' is frozen (stuck or dead); a developed image mixes the
 # neighbours' variation into a frozen photosite's pixel.
 FROZEN = {"raw": 0.3, "rgb": 0.5}
-KINDS = ("hot", "warm", "stuck", "dead", "partial", "dim", "noisy", "bad_column", "bad_row")
+KINDS = tuple(k.value for k in Kind)  # hot, warm, stuck, dead, partial, dim, noisy, bad_column, bad_row
 
 
 @dataclass(frozen=True)

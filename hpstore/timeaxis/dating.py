@@ -33,7 +33,8 @@ from hpstore.store.catalog import Group, Photo
 from hpstore.store.storage import Storage
 from hpstore.timeaxis import onset
 from hpstore.timeaxis.exposure import dark_weight
-from hpstore.timeaxis.families import families, read_frame
+from hpstore.timeaxis.families import read_frame
+from hpstore.timeaxis.window import families
 
 SIGMAS = 3.0  # how far from its partners' median, in the photo's noise, a known defect shows
 MISSES = 3  # photos in a row that should show a defect clearly but do not: it was not there yet

@@ -27,8 +27,9 @@ from hpstore.store.catalog import Group, Photo
 from hpstore.store.storage import Storage
 from hpstore.timeaxis import onset, periods
 from hpstore.timeaxis.exposure import LONG, ClassMean
-from hpstore.timeaxis.families import Window, family_state, layout_of
+from hpstore.timeaxis.families import family_state
 from hpstore.timeaxis.kept import DatedDefect
+from hpstore.timeaxis.window import Window, layout_of
 
 DARK = ("hot", "warm")  # classes that only long exposures and dark scenes show
 SPARE = 10  # candidates ranked beyond ``top`` to make up for those the per-photo evidence rejects

@@ -22,9 +22,7 @@ from hpstore.stats import State, empty, merge_into, update
 from hpstore.store.catalog import Group, Photo
 from hpstore.store.storage import Storage
 from hpstore.timeaxis.exposure import ClassMean, dark_weight
-from hpstore.timeaxis.window import Window, families, layout_of
-
-__all__ = ["FamilyState", "Window", "committed_state", "families", "family_state", "layout_of", "read_frame"]
+from hpstore.timeaxis.window import Window
 
 _REREAD_BATCH = 16
 

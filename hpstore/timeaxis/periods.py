@@ -15,8 +15,9 @@ import datetime as dt
 import re
 
 from hpstore.errors import BadArgument
+from hpstore.types import Period
 
-SIZES = ("year", "quarter", "month")
+SIZES = tuple(p.value for p in Period)  # year, quarter, month
 UNDATED = "undated"
 ALL = "all"
 

@@ -18,6 +18,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from hpstore.types import Status
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -27,10 +29,10 @@ NAMING = {
 }
 
 # File statuses. ``ingested`` files are counted in their group's state; the others never are.
-INGESTED = "ingested"
-DUPLICATE = "duplicate"
-FAILED = "failed"
-SKIPPED = "skipped"
+INGESTED = Status.INGESTED.value
+DUPLICATE = Status.DUPLICATE.value
+FAILED = Status.FAILED.value
+SKIPPED = Status.SKIPPED.value
 STATUSES = (INGESTED, DUPLICATE, FAILED, SKIPPED)
 
 
