@@ -11,8 +11,9 @@ from hpstore import stats
 from hpstore.commands.query import query
 from hpstore.detect.cfa import Layout
 from hpstore.detect.classes import Levels
+from hpstore.detect.evidence import consistency
 from hpstore.detect.lines import find_lines
-from hpstore.detect.rank import consistency, fit_response, rank
+from hpstore.detect.rank import fit_response, rank
 from hpstore.ingest.pipeline import ingest
 from hpstore.store.state import LocalStateStore
 from hpstore.testing.simulator import CameraSpec, write_archive

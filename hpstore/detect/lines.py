@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hpstore.detect import kernels
 from hpstore.stats import Pairs
 
 LINE_SCORE = 6.0  # robust z of a line offset that counts as a bad line
@@ -55,10 +56,22 @@ def _offsets(mean: np.ndarray, step: int, d: int) -> tuple[np.ndarray, np.ndarra
     return np.mean(jumps, axis=0), np.mean(plains, axis=0)
 
 
-def _sides(signs: np.ndarray, d: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per column of a 2-D sign-sum map (partner ``d`` to the right): the mean sign of the column against
-    both its neighbour columns, the smaller side when both agree, else 0; and against its right one."""
-    right = signs.sum(axis=0, dtype=np.int64) / float(max(n, 1) * signs.shape[0])
+def _plain_at(plane: np.ndarray, step: int, d: int, index: int) -> float:
+    """:func:`_offsets`' plain offset of one inner column (``d <= index < width - d``)."""
+    stride = step * max(1, plane.shape[0] // (step * MAX_ROWS))
+    plains = []
+    for phase in range(step):
+        rows = plane[phase::stride]
+        line = rows[:, index]
+        to_left, to_right = line - rows[:, index - d], line - rows[:, index + d]
+        plains.append(np.median(0.5 * (to_left + to_right)))
+    return float(np.mean(plains))
+
+
+def _sides(right: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per column, from the mean sign of each column against its partner ``d`` to the right: the mean sign
+    against both its neighbour columns, the smaller side when both agree, else 0; and against its right one."""
+    right = right.copy()
     left = np.zeros_like(right)
     left[d:] = -right[:-d]
     right[-d:] = 0.0  # the last columns' partners lie to their left: no right side
@@ -88,22 +101,23 @@ def find_lines(
     offsets them on developed images.
     """
     found: list[Line] = []
-    signs_x = None if pairs is None else pairs.x
-    signs_y = None if pairs is None else pairs.y.transpose(1, 0, 2)
-    for axis, plane, signs in (("column", mean, signs_x), ("row", mean.transpose(1, 0, 2), signs_y)):
+    # Per column (row), the mean sign against the partner line over all rows (columns) and photos.
+    sums = None if pairs is None else kernels.line_sums(pairs.x, pairs.y)
+    for axis, plane in (("column", mean), ("row", mean.transpose(1, 0, 2))):
         if plane.shape[1] < 4 * d:
             continue
         best: dict[int, Line] = {}
         for c in range(plane.shape[2]):
-            off, plain = _offsets(plane[..., c], step, d)
-            if signs is not None:
-                side, one = _sides(signs[..., c], d, n)
-                off = plain  # the offset reported; the signs score it
+            if sums is None:
+                off, plain = _offsets(plane[..., c], step, d)
+            else:
+                right = sums[axis == "row"][:, c] / float(max(n, 1) * plane.shape[0])
+                side, one = _sides(right, d)
                 # The mean of n x rows signs varies by about 1 / sqrt(n x rows) from noise alone; scene
                 # texture that the photos share (a static burst) spreads the one-sided means further.
                 noise = 1.0 / np.sqrt(max(n, 1) * plane.shape[0])
             for phase in range(step):
-                if signs is None:
+                if sums is None:
                     z = _robust_z(off[phase::step], plain[phase::step], floor)
                 else:
                     z = _robust_z(side[phase::step], one[phase::step], noise)
@@ -111,7 +125,9 @@ def find_lines(
                     index = phase + int(k) * step
                     if not d <= index < plane.shape[1] - d:
                         continue
-                    line = Line(axis, index, c, float(off[index]), float(abs(z[k])))
+                    # the offset reported: the plain one (the signs score it)
+                    offset = float(off[index]) if sums is None else _plain_at(plane[..., c], step, d, index)
+                    line = Line(axis, index, c, offset, float(abs(z[k])))
                     if index not in best or line.score > best[index].score:
                         best[index] = line
         # Developed images smear a bad line over its neighbours: keep the strongest of a cluster.

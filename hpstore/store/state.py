@@ -22,9 +22,11 @@ from __future__ import annotations
 import abc
 import os
 import shutil
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import zarr
@@ -163,14 +165,17 @@ class StateStore(abc.ABC):
         except (OSError, KeyError, ValueError, FileNotFoundError) as err:
             raise StateError(f"state {name} is missing or unreadable: {err}") from err
 
-    def reader(self, group_id: int, generation: int, n: int) -> Callable[[Region], State]:
-        """Windows of a committed generation, ``read(region)``, with its arrays opened once."""
+    def reader(self, group_id: int, generation: int, n: int, *, light: bool = False) -> Callable[[Region], State]:
+        """Windows of a committed generation, ``read(region)``, with its arrays opened once.
+
+        ``light`` states are for reading only: their pairs keep the stored width (int16 in generations of
+        up to 32,767 frames) and their m2 is a :class:`StoredPlane`, read where indexed."""
         name = self.name(group_id, generation)
         node = self._node(group_id, generation)
         try:
             stored_n, pair_d = node.attrs.get("n"), node.attrs.get("pair_d")
             fields = FIELDS + PAIR_FIELDS if pair_d else FIELDS
-            arrays = [node[f] for f in fields]
+            arrays = [cast(zarr.Array, node[f]) for f in fields]
         except (OSError, KeyError, ValueError) as err:
             raise StateError(f"state {name} is missing or unreadable: {err}") from err
         if stored_n != n:
@@ -178,11 +183,16 @@ class StateStore(abc.ABC):
 
         def read(region: Region) -> State:
             try:
-                mean, m2, *stored = (np.asarray(array[region]) for array in arrays)  # type: ignore[index]
-                pairs = [a.astype(np.int32) for a in stored]  # int16 on disk in smaller generations
+                if light and region == (_ALL, _ALL):
+                    mean, *stored = (np.asarray(array[region]) for array in (arrays[0], *arrays[2:]))
+                    m2 = cast(np.ndarray, StoredPlane(arrays[1]))  # indexed like an array, read when indexed
+                else:
+                    mean, m2, *stored = (np.asarray(array[region]) for array in arrays)
+                if not light:
+                    stored = [a.astype(np.int32, copy=False) for a in stored]  # int16 on disk in small generations
             except (OSError, KeyError, ValueError) as err:
                 raise StateError(f"state {name} is unreadable: {err}") from err
-            return State(n, mean, m2, Pairs(pair_d, *pairs) if pairs and isinstance(pair_d, int) else None)
+            return State(n, mean, m2, Pairs(pair_d, *stored) if stored and isinstance(pair_d, int) else None)
 
         return read
 
@@ -191,12 +201,80 @@ class StateStore(abc.ABC):
         value = self._node(group_id, generation).attrs.get("pair_d")
         return value if isinstance(value, int) and value > 0 else None
 
-    def read(self, group_id: int, generation: int, n: int, rows: slice = _ALL, cols: slice = _ALL) -> State:
+    def read(
+        self,
+        group_id: int,
+        generation: int,
+        n: int,
+        rows: slice = _ALL,
+        cols: slice = _ALL,
+        *,
+        light: bool = False,
+    ) -> State:
         """Read a committed generation, or a window of it (only the chunks it touches are read).
 
-        ``n`` comes from the catalog and is checked against the count stored with the arrays.
+        ``n`` comes from the catalog and is checked against the count stored with the arrays; ``light``: see
+        :meth:`reader`.
         """
-        return self.reader(group_id, generation, n)((rows, cols))
+        return self.reader(group_id, generation, n, light=light)((rows, cols))
+
+
+class StoredPlane:
+    """A stored ``(row, col, channel)`` array read where it is indexed (``plane[key]`` with integers and
+    slices), a chunk at a time; the last ``keep`` chunks read stay decoded. Ranking reads a state's m2 so:
+    only at its few candidates, instead of decoding and holding it whole."""
+
+    def __init__(self, array: zarr.Array, keep: int = 64) -> None:
+        self.array, self.keep = array, keep
+        self.shape: tuple[int, ...] = tuple(array.shape)
+        self.dtype = array.dtype
+        self.ndim = len(self.shape)
+        self._chunks: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
+
+    def _chunk(self, cy: int, cx: int) -> np.ndarray:
+        if (cy, cx) in self._chunks:
+            self._chunks.move_to_end((cy, cx))
+            return self._chunks[(cy, cx)]
+        rows, cols = self.array.chunks[:2]
+        block = np.asarray(self.array[cy * rows : (cy + 1) * rows, cx * cols : (cx + 1) * cols])
+        self._chunks[(cy, cx)] = block
+        if len(self._chunks) > self.keep:
+            self._chunks.popitem(last=False)
+        return block
+
+    def __getitem__(self, key: object) -> np.ndarray:
+        key = key if isinstance(key, tuple) else (key,)
+        spans: list[tuple[int, int]] = []
+        rest: list[slice | int] = []
+        for axis, k in enumerate(key[:2]):
+            size = self.shape[axis]
+            if isinstance(k, slice):
+                start, stop, step = k.indices(size)
+                if step != 1:
+                    raise IndexError("StoredPlane reads steps of 1 only")
+                spans.append((start, max(stop, start)))
+                rest.append(slice(None))
+            else:
+                i = int(k) + size if int(k) < 0 else int(k)
+                if not 0 <= i < size:
+                    raise IndexError(f"index {k} is out of bounds for axis {axis} with size {size}")
+                spans.append((i, i + 1))
+                rest.append(0)
+        while len(spans) < 2:
+            spans.append((0, self.shape[len(spans)]))
+            rest.append(slice(None))
+        (y0, y1), (x0, x1) = spans
+        rows, cols = self.array.chunks[:2]
+        block = np.empty((y1 - y0, x1 - x0, *self.shape[2:]), self.dtype)
+        for cy in range(y0 // rows, (y1 - 1) // rows + 1 if y1 > y0 else y0 // rows):
+            for cx in range(x0 // cols, (x1 - 1) // cols + 1 if x1 > x0 else x0 // cols):
+                chunk = self._chunk(cy, cx)
+                a0, a1 = max(y0, cy * rows), min(y1, (cy + 1) * rows)
+                b0, b1 = max(x0, cx * cols), min(x1, (cx + 1) * cols)
+                block[a0 - y0 : a1 - y0, b0 - x0 : b1 - x0] = chunk[
+                    a0 - cy * rows : a1 - cy * rows, b0 - cx * cols : b1 - cx * cols
+                ]
+        return block[(*rest, *key[2:])]
 
 
 class LocalStateStore(StateStore):

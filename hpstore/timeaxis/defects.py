@@ -121,7 +121,7 @@ def family_defects(
     """The family's ``top`` defects over ``window``, best first, dated, computed from the state (the read
     side keeps the answer: ``hpstore.timeaxis.kept``)."""
     group = family[0]
-    fs = family_state(store, family, window=window)
+    fs = family_state(store, family, window=window, light=True)
     if fs is None or fs.n < 2:
         return []
     layout = layout_of(group)
@@ -149,7 +149,7 @@ def family_defects(
         latest_window = None  # a store from before periods: its latest year would be read from disk each time
     latest: list[Candidate] = []
     if latest_window is not None:
-        recent = family_state(store, family, window=latest_window)
+        recent = family_state(store, family, window=latest_window, light=True)
         if recent is not None and recent.n >= 2:
             latest = ranked(recent.state, recent.classes)
         del recent

@@ -28,13 +28,20 @@ _REREAD_BATCH = 16
 
 
 def committed_state(
-    store: Storage, group: Group, rows: slice = slice(None), cols: slice = slice(None), attempts: int = 5
+    store: Storage,
+    group: Group,
+    rows: slice = slice(None),
+    cols: slice = slice(None),
+    attempts: int = 5,
+    *,
+    light: bool = False,
 ) -> State:
-    """The group's last committed state (or a window of it). An ingest may commit (and drop the generation
-    we were about to read) meanwhile: then the catalog is asked again for the current generation."""
+    """The group's last committed state (or a window of it; ``light``: for reading only, see
+    :meth:`hpstore.store.state.StateStore.reader`). An ingest may commit (and drop the generation we were
+    about to read) meanwhile: then the catalog is asked again for the current generation."""
     for attempt in range(attempts):
         try:
-            return store.state.read(group.id, group.generation, group.n, rows, cols)
+            return store.state.read(group.id, group.generation, group.n, rows, cols, light=light)
         except StateError:
             if attempt == attempts - 1:
                 raise
@@ -105,11 +112,14 @@ def family_state(
     *,
     keep: bool = False,
     window: Window | None = None,
+    light: bool = False,
 ) -> FamilyState | None:
     """The merged state of a family's groups inside ``window`` (all by default), or None without photos.
 
     Each exposure class is merged over its periods first, then the classes are merged; without ``keep`` the
-    result reuses the first class's arrays (a 24 MP RGB state is 1.15 GB)."""
+    result reuses the first class's arrays (a 24 MP RGB state is 1.15 GB). ``light``: for ranking, which
+    reads m2 at its candidates only: when one committed group holds all the photos, its m2 is read where
+    indexed and its pairs keep their stored width."""
     window = window or Window()
     first = family[0]
     shape = (first.height, first.width, first.channels)
@@ -120,6 +130,8 @@ def family_state(
     by_class: dict[str, list[Group]] = defaultdict(list)
     for g in family:
         by_class[g.exposure].append(g)
+    read = [g for g in family if g.n and window.covers(g) != "none" and by_group[g.id]]
+    light = light and len(read) == 1 and window.covers(read[0]) == "all"
     classes: list[ClassMean] = []
     parts: list[State] = []
     for name, groups in by_class.items():
@@ -129,7 +141,7 @@ def family_state(
             if g.n == 0 or cover == "none" or not by_group[g.id]:
                 continue
             if cover == "all":
-                part = committed_state(store, g, rows, cols)
+                part = committed_state(store, g, rows, cols, light=light)
             else:
                 try:
                     part = reread(by_group[g.id], shape, rows, cols, pair_distance(g.source, g.pattern))
