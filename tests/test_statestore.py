@@ -123,3 +123,35 @@ def test_generations_are_listed_read_with_their_pairs_and_dropped(backend: State
     with pytest.raises(StateError, match="missing or unreadable"):
         backend.read(1, 1, small.n)
     np.testing.assert_array_equal(backend.read(1, 2, small.n).mean, small.mean)
+
+
+def test_a_light_read_gives_the_same_values_with_m2_read_where_indexed(
+    backend: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(statestore, "CHUNK", 16)  # 40 x 50: chunks of 16 with partial ones at both edges
+    state, _ = _state(2, (40, 50, 3))
+    signs = np.random.default_rng(2).integers(-7, 8, (2, 40, 50, 3), dtype=np.int32)
+    state = stats.State(state.n, state.mean, state.m2, stats.Pairs(2, signs[0], signs[1]))
+    backend.write(1, 1, state)
+    light = backend.read(1, 1, state.n, light=True)
+    np.testing.assert_array_equal(light.mean, state.mean)
+    assert light.pairs is not None and light.pairs.x.dtype == np.int16  # as stored: 7 frames fit int16
+    np.testing.assert_array_equal(light.pairs.y, signs[1])
+    assert isinstance(light.m2, statestore.StoredPlane) and light.m2.shape == state.m2.shape
+    for key in [
+        (0, 0),
+        (39, 49, 2),
+        (-1, -2, 0),
+        (slice(10, 35), slice(3, 47)),  # across chunk boundaries
+        (slice(None), 17, 1),  # a whole column
+        (5, slice(None)),
+        (slice(30, 60), slice(45, 70), slice(1, 3)),  # clipped at the far edges
+        (slice(12, 12), slice(0, 4)),  # empty
+    ]:
+        np.testing.assert_array_equal(light.m2[key], state.m2[key])
+    with pytest.raises(IndexError):
+        light.m2[40, 0]
+    with pytest.raises(IndexError):
+        light.m2[::2, 0]
+    # windows and wide reads convert the pairs as before
+    assert backend.read(1, 1, state.n).pairs.x.dtype == np.int32  # type: ignore[union-attr]

@@ -331,20 +331,45 @@ def best(
     which = np.empty((h, w), np.uint8)
     for row in numba.prange(h):
         y = np.int64(row)
-        for x in range(w):
-            top = np.float32(-np.inf)
-            at = 0
-            for c in range(channels):
+        scores = np.empty((channels, w), np.float32)
+        up = y - d if y >= d else y  # the pair (partner above, sample) is kept at the partner
+        flip_up = np.int32(-1) if y >= d else np.int32(1)
+        for c in range(channels):  # channel by channel, branch-free, so that the loop over the row vectorises
+            out = scores[c]
+            for x in range(w):
+                left = x - d if x >= d else x
+                flip_left = np.int32(-1) if x >= d else np.int32(1)
+                a = np.int32(sx[y, x, c])
+                b = flip_left * np.int32(sx[y, left, c])
+                e = np.int32(sy[y, x, c])
+                f = flip_up * np.int32(sy[up, x, c])
+                lo1, hi1 = min(a, b), max(a, b)
+                lo2, hi2 = min(e, f), max(e, f)
+                second_low = min(max(lo1, lo2), min(hi1, hi2))
+                second_high = max(max(lo1, lo2), min(hi1, hi2))
+                t_low = np.float32(scale * second_low)
+                t_high = np.float32(scale * second_high)
+                t = t_low if second_low > 0 else (t_high if second_high < 0 else np.float32(0.0))
                 zc = z[y, x, c]
-                s = agree(zc, sign_at(sx, sy, d, y, x, c, scale), consistent)
-                if with_long:
-                    s = max(s, abs(long_z[y, x, c]))
-                if loose and not s >= min_score:
-                    s = abs(zc)
-                    if with_long:
-                        s = max(s, abs(long_loose[y, x, c]))
-                if s > top or c == 0:
-                    top = s
+                size, sign = abs(zc), abs(t)
+                both = max(size, (size + sign) * np.float32(0.5**0.5))
+                s = both if sign >= consistent else min(size, sign)
+                same = ((zc > 0) == (t > 0)) and ((zc < 0) == (t < 0))  # np.sign(z) == np.sign(t)
+                out[x] = s if same else np.float32(0.0)
+            if with_long:
+                for x in range(w):
+                    out[x] = max(out[x], abs(long_z[y, x, c]))
+            if loose:
+                for x in range(w):
+                    if not out[x] >= min_score:
+                        value = abs(z[y, x, c])
+                        out[x] = max(value, abs(long_loose[y, x, c])) if with_long else value
+        for x in range(w):
+            top = scores[0, x]
+            at = 0
+            for c in range(1, channels):
+                if scores[c, x] > top:
+                    top = scores[c, x]
                     at = c
             flat[y, x] = top
             which[y, x] = at

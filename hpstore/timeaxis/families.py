@@ -17,7 +17,6 @@ import numpy as np
 
 from hpstore.detect.cfa import pair_distance
 from hpstore.errors import DecodeError, StateError, WindowError
-from hpstore.io import decode_into, fs_path, probe
 from hpstore.stats import State, empty, merge_into, update
 from hpstore.store.catalog import Group, Photo
 from hpstore.store.storage import Storage
@@ -52,6 +51,8 @@ def committed_state(
 def read_frame(photo: Photo, shape: tuple[int, ...]) -> np.ndarray:
     """An ingested photo's pixel array read again from disk, its content hash checked; ``WindowError`` says
     why it cannot be."""
+    from hpstore.io import decode_into, fs_path, probe  # the decoders load only when a photo is read again
+
     path = fs_path(photo.path, photo.path_bytes)
     try:
         data = path.read_bytes()
