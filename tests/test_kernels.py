@@ -86,7 +86,7 @@ def test_the_score_pass_agrees_with_the_score_of_each_sample() -> None:
                     assert which[r, col] == int(np.argmax(scores))
                     assert flat[r, col] == np.float32(max(scores))
     assert which[10, 10] == 1 and flat[10, 10] > 5
-    # the sign test at a sample, in Python, equals the compiled map
+    # the sign test at one sample equals the whole map's
     t = ev_mod.consistency(Pairs(2, sx, sy), n)
     for r, col in [(0, 0), (10, 10), (39, 59), (1, 30)]:
         for c in range(3):

@@ -114,31 +114,9 @@ def _sign_scale(n: int) -> float:
 
 
 def sign_at(pairs: Pairs, n: int, r: int, col: int, c: int) -> np.float32:
-    """:func:`consistency` at one sample (:func:`kernels.sign_at` in Python: a candidate's few samples need
-    no compiled code loaded)."""
-    d, sx, sy = pairs.d, pairs.x, pairs.y
-    up, flip_up = (r - d, -1) if r >= d else (r, 1)
-    left, flip_left = (col - d, -1) if col >= d else (col, 1)
-    a, b = int(sx[r, col, c]), flip_left * int(sx[r, left, c])
-    e, f = int(sy[r, col, c]), flip_up * int(sy[up, col, c])
-    lo1, hi1, lo2, hi2 = min(a, b), max(a, b), min(e, f), max(e, f)
-    second_low = min(max(lo1, lo2), min(hi1, hi2))
-    second_high = max(max(lo1, lo2), min(hi1, hi2))
-    if second_low > 0:
-        return np.float32(_sign_scale(n) * second_low)
-    if second_high < 0:
-        return np.float32(_sign_scale(n) * second_high)
-    return np.float32(0.0)
-
-
-def agree(z: np.float32, t: np.float32) -> np.float32:
-    """:func:`kernels.agree` of one sample, in Python."""
-    size, sign = abs(np.float32(z)), abs(np.float32(t))
-    if np.sign(z) != np.sign(t):
-        return np.float32(0.0)
-    if sign >= np.float32(CONSISTENT):
-        return max(size, (size + sign) * np.float32(0.5**0.5))
-    return min(size, sign)
+    """:func:`consistency` at one sample. (numba hands a float32 back as a Python float: made float32 again,
+    so that :func:`kernels.agree` computes in float32, as the whole-frame pass does.)"""
+    return np.float32(kernels.sign_at(pairs.x, pairs.y, pairs.d, r, col, c, _sign_scale(n)))
 
 
 class Evidence:
@@ -174,7 +152,7 @@ class Evidence:
 
     def _agreeing(self, r: int, col: int, c: int) -> np.float32:
         assert self.t is not None
-        return agree(self.z_mean[r, col, c], self.t[r, col, c])
+        return kernels.agree(self.z_mean[r, col, c], self.t[r, col, c], np.float32(CONSISTENT))
 
 
 def evidence(mean: np.ndarray, std: Values, *, layout: Layout, pairs: Pairs | None = None, n: int = 0) -> Evidence:

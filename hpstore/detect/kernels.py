@@ -249,25 +249,24 @@ def sign_at(
     sx: np.ndarray, sy: np.ndarray, d: int, y: Index, x: Index, c: int, scale: float
 ) -> np.float32:  # pragma: no cover
     """The sign test of sample (y, x, c) against its four partners (``hpstore.detect.evidence.consistency``):
-    ``scale`` x the second weakest of the four mean signs when three agree, else 0."""
+    ``scale`` x the second weakest of the four mean signs when three agree, else 0. Branch-free (selects
+    only), so that a loop over a row that calls it vectorises."""
     up = y - d if y >= d else y  # the pair (partner above, sample) is kept at the partner
     flip_up = np.int32(-1) if y >= d else np.int32(1)
     left = x - d if x >= d else x
     flip_left = np.int32(-1) if x >= d else np.int32(1)
-    a = sx[y, x, c]
-    b = flip_left * sx[y, left, c]
-    e = sy[y, x, c]
-    f = flip_up * sy[up, x, c]
+    a = np.int32(sx[y, x, c])
+    b = flip_left * np.int32(sx[y, left, c])
+    e = np.int32(sy[y, x, c])
+    f = flip_up * np.int32(sy[up, x, c])
     # the middle two of four: sort the pairs, then the second lowest and the second highest
     lo1, hi1 = min(a, b), max(a, b)
     lo2, hi2 = min(e, f), max(e, f)
     second_low = min(max(lo1, lo2), min(hi1, hi2))
     second_high = max(max(lo1, lo2), min(hi1, hi2))
-    if second_low > 0:
-        return np.float32(scale * second_low)
-    if second_high < 0:
-        return np.float32(scale * second_high)
-    return np.float32(0.0)
+    t_low = np.float32(scale * second_low)
+    t_high = np.float32(scale * second_high)
+    return t_low if second_low > 0 else (t_high if second_high < 0 else np.float32(0.0))
 
 
 @numba.njit(parallel=True, cache=True)
@@ -287,13 +286,13 @@ def signs(sx: np.ndarray, sy: np.ndarray, d: int, scale: float) -> np.ndarray:  
 def agree(z: np.float32, t: np.float32, consistent: np.float32) -> np.float32:  # pragma: no cover
     """Evidence that both the neighbourhood (``z``) and the photos one by one (``t``) give: where the photos
     agree in sign and consistently enough (``|t| >= consistent``), ``|z|`` or, when larger, the two tests
-    combined (Stouffer), ``(|z| + |t|) / sqrt(2)``; else the smaller of the two (0 when the signs differ)."""
+    combined (Stouffer), ``(|z| + |t|) / sqrt(2)``; else the smaller of the two (0 when the signs differ).
+    Branch-free, as :func:`sign_at`."""
     size, sign = abs(z), abs(t)
-    if np.sign(z) != np.sign(t):
-        return np.float32(0.0)
-    if sign >= consistent:
-        return max(size, (size + sign) * np.float32(0.5**0.5))
-    return min(size, sign)
+    both = max(size, (size + sign) * np.float32(0.5**0.5))
+    value = both if sign >= consistent else min(size, sign)
+    same = ((z > 0) == (t > 0)) & ((z < 0) == (t < 0))  # np.sign(z) == np.sign(t)
+    return value if same else np.float32(0.0)
 
 
 @numba.njit(parallel=True, cache=True)
@@ -332,30 +331,10 @@ def best(
     for row in numba.prange(h):
         y = np.int64(row)
         scores = np.empty((channels, w), np.float32)
-        up = y - d if y >= d else y  # the pair (partner above, sample) is kept at the partner
-        flip_up = np.int32(-1) if y >= d else np.int32(1)
-        for c in range(channels):  # channel by channel, branch-free, so that the loop over the row vectorises
+        for c in range(channels):  # channel by channel, so that the loop over the row vectorises
             out = scores[c]
             for x in range(w):
-                left = x - d if x >= d else x
-                flip_left = np.int32(-1) if x >= d else np.int32(1)
-                a = np.int32(sx[y, x, c])
-                b = flip_left * np.int32(sx[y, left, c])
-                e = np.int32(sy[y, x, c])
-                f = flip_up * np.int32(sy[up, x, c])
-                lo1, hi1 = min(a, b), max(a, b)
-                lo2, hi2 = min(e, f), max(e, f)
-                second_low = min(max(lo1, lo2), min(hi1, hi2))
-                second_high = max(max(lo1, lo2), min(hi1, hi2))
-                t_low = np.float32(scale * second_low)
-                t_high = np.float32(scale * second_high)
-                t = t_low if second_low > 0 else (t_high if second_high < 0 else np.float32(0.0))
-                zc = z[y, x, c]
-                size, sign = abs(zc), abs(t)
-                both = max(size, (size + sign) * np.float32(0.5**0.5))
-                s = both if sign >= consistent else min(size, sign)
-                same = ((zc > 0) == (t > 0)) and ((zc < 0) == (t < 0))  # np.sign(z) == np.sign(t)
-                out[x] = s if same else np.float32(0.0)
+                out[x] = agree(z[y, x, c], sign_at(sx, sy, d, y, x, c, scale), consistent)
             if with_long:
                 for x in range(w):
                     out[x] = max(out[x], abs(long_z[y, x, c]))

@@ -56,18 +56,6 @@ def _offsets(mean: np.ndarray, step: int, d: int) -> tuple[np.ndarray, np.ndarra
     return np.mean(jumps, axis=0), np.mean(plains, axis=0)
 
 
-def _plain_at(plane: np.ndarray, step: int, d: int, index: int) -> float:
-    """:func:`_offsets`' plain offset of one inner column (``d <= index < width - d``)."""
-    stride = step * max(1, plane.shape[0] // (step * MAX_ROWS))
-    plains = []
-    for phase in range(step):
-        rows = plane[phase::stride]
-        line = rows[:, index]
-        to_left, to_right = line - rows[:, index - d], line - rows[:, index + d]
-        plains.append(np.median(0.5 * (to_left + to_right)))
-    return float(np.mean(plains))
-
-
 def _sides(right: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray]:
     """Per column, from the mean sign of each column against its partner ``d`` to the right: the mean sign
     against both its neighbour columns, the smaller side when both agree, else 0; and against its right one."""
@@ -126,7 +114,10 @@ def find_lines(
                     if not d <= index < plane.shape[1] - d:
                         continue
                     # the offset reported: the plain one (the signs score it)
-                    offset = float(off[index]) if sums is None else _plain_at(plane[..., c], step, d, index)
+                    if sums is None:
+                        offset = float(off[index])
+                    else:  # the line and its neighbours alone
+                        offset = float(_offsets(plane[:, index - d : index + d + 1, c], step, d)[1][d])
                     line = Line(axis, index, c, offset, float(abs(z[k])))
                     if index not in best or line.score > best[index].score:
                         best[index] = line

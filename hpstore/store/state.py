@@ -231,21 +231,15 @@ class StoredPlane:
         self.ndim = len(self.shape)
         self._chunks: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
 
-    def _read(self, key: tuple[int, int]) -> np.ndarray:
-        (cy, cx), (rows, cols) = key, self.array.chunks[:2]
-        return np.asarray(self.array[cy * rows : (cy + 1) * rows, cx * cols : (cx + 1) * cols])
-
-    def _keep(self, key: tuple[int, int], block: np.ndarray) -> None:
-        self._chunks[key] = block
-        if len(self._chunks) > self.keep:
-            self._chunks.popitem(last=False)
-
     def _chunk(self, cy: int, cx: int) -> np.ndarray:
         if (cy, cx) in self._chunks:
             self._chunks.move_to_end((cy, cx))
             return self._chunks[(cy, cx)]
-        block = self._read((cy, cx))
-        self._keep((cy, cx), block)
+        rows, cols = self.array.chunks[:2]
+        block = np.asarray(self.array[cy * rows : (cy + 1) * rows, cx * cols : (cx + 1) * cols])
+        self._chunks[(cy, cx)] = block
+        if len(self._chunks) > self.keep:
+            self._chunks.popitem(last=False)
         return block
 
     def __getitem__(self, key: object) -> np.ndarray:

@@ -128,20 +128,19 @@ def family_state(
     by_group: dict[int | None, list[Photo]] = defaultdict(list)
     for p in photos:
         by_group[p.group_id].append(p)
-    by_class: dict[str, list[Group]] = defaultdict(list)
-    for g in family:
-        by_class[g.exposure].append(g)
     read = [g for g in family if g.n and window.covers(g) != "none" and by_group[g.id]]
     light = light and len(read) == 1 and window.covers(read[0]) == "all"
+    by_class: dict[str, list[Group]] = defaultdict(list)  # in the family's order: it sets the merge order
+    for g in family:
+        by_class[g.exposure].append(g)
     classes: list[ClassMean] = []
     parts: list[State] = []
     for name, groups in by_class.items():
         merged: State | None = None
         for g in groups:
-            cover = window.covers(g)
-            if g.n == 0 or cover == "none" or not by_group[g.id]:
+            if g not in read:
                 continue
-            if cover == "all":
+            if window.covers(g) == "all":
                 part = committed_state(store, g, rows, cols, light=light)
             else:
                 try:
