@@ -37,7 +37,8 @@ F64 = NDArray[np.float64]
 class Pairs:
     """Sums over the frames of the sign of each sample's difference with its partner ``d`` samples to the
     right (``x``) and ``d`` rows below (``y``), in the same channel; in the last ``d`` columns (rows) the
-    partner lies ``d`` to the left (above) instead. int32 arrays of one frame's shape."""
+    partner lies ``d`` to the left (above) instead. int32 arrays of one frame's shape (narrower in
+    :class:`Sums` made for few frames)."""
 
     d: int
     x: np.ndarray
@@ -47,8 +48,8 @@ class Pairs:
         return Pairs(self.d, self.x.copy(), self.y.copy())
 
 
-def _no_pairs(shape: tuple[int, ...], d: int | None) -> Pairs | None:
-    return Pairs(d, np.zeros(shape, np.int32), np.zeros(shape, np.int32)) if d else None
+def _no_pairs(shape: tuple[int, ...], d: int | None, dtype: type[np.signedinteger] = np.int32) -> Pairs | None:
+    return Pairs(d, np.zeros(shape, dtype), np.zeros(shape, dtype)) if d else None
 
 
 @dataclass
@@ -85,9 +86,10 @@ class Sums:
     """Exact integer sums of ``n`` frames, per sample, until they are merged into a state.
 
     ``s1`` is the sum of the values and ``s2`` the sum of their squares, shaped like one frame: uint32 for
-    8-bit frames, uint64 for 16-bit ones. Adding a frame is a few integer operations per sample, with no
-    float state touched; :func:`with_sums` turns the sums into a (count, mean, M2) batch and merges it into
-    a :class:`State` once. ``limit`` is the most frames the sums hold exactly.
+    8-bit frames (``s1`` uint16 in sums made for up to 257), uint64 for 16-bit ones. Adding a frame is a
+    few integer operations per sample, with no float state touched; :func:`with_sums` turns the sums into a
+    (count, mean, M2) batch and merges it into a :class:`State` once. ``limit`` is the most frames the sums
+    hold exactly, and ``pairs`` are int8 or int16 in sums made for few enough.
     """
 
     n: int
@@ -113,18 +115,29 @@ class Sums:
         self.n = 0
 
 
-def sums_for(shape: tuple[int, ...], dtype: np.dtype | type, d: int | None = None) -> Sums:
+def sums_for(
+    shape: tuple[int, ...], dtype: np.dtype | type, d: int | None = None, frames: int | None = None
+) -> Sums:
     """Empty sums for frames of ``shape`` and unsigned integer ``dtype`` (8 or 16 bit); with pair sums at
     partner distance ``d`` when given.
 
-    The arrays come from ``np.zeros``: untouched pages until the first fold.
+    ``frames`` is the most frames the sums need to hold before they are merged (default: as many as the
+    widest types allow). Fewer frames take narrower types: for up to 127 8-bit frames the sums take half
+    the memory, which a short run then need not touch for the first time (page faults cost about 1 s per GB
+    on virtual machines). The arrays come from ``np.zeros``: untouched pages until the first fold.
     """
     dtype = np.dtype(dtype)
     if dtype.kind != "u" or dtype.itemsize > 2:
         raise ValueError(f"integer sums take 8- or 16-bit unsigned frames, not {dtype}")
-    wide = _sum_type(dtype)
     limit = LIMIT8 if dtype.itemsize == 1 else LIMIT16
-    return Sums(0, np.zeros(shape, wide), np.zeros(shape, wide), limit, d, _no_pairs(shape, d))
+    if frames is not None:
+        limit = max(1, min(limit, frames))
+    signs: type[np.signedinteger] = np.int32
+    if d:
+        signs = next(t for t in (np.int8, np.int16, np.int32) if limit <= np.iinfo(t).max)
+    total = np.uint16 if dtype.itemsize == 1 and limit * 255 <= np.iinfo(np.uint16).max else _sum_type(dtype)
+    wide = _sum_type(dtype)
+    return Sums(0, np.zeros(shape, total), np.zeros(shape, wide), limit, d, _no_pairs(shape, d, signs))
 
 
 def _sum_type(frames: np.dtype) -> type[np.unsignedinteger]:
@@ -236,29 +249,105 @@ def _add_signs(ring, slots, sx, sy, lo, hi, dc, dr, row):  # pragma: no cover
             sy[start + q] += gy[q]
 
 
+_ROW_TILE = 16384  # samples of a row per pass of the fused 8-bit fold: its partials (128 KB) stay in L2
+_GROUP_SIGNS = 127  # most frames per pass of the fused 8-bit fold: their sign sums fit int8 partials
+
+
+@numba.njit(nogil=True, boundscheck=False, inline="always")
+def _squares8(t1, t2, a):  # pragma: no cover
+    for j in range(t1.shape[0]):
+        v = np.uint16(a[j])
+        t1[j] = np.uint16(t1[j] + v)
+        t2[j] = np.uint32(t2[j] + _square8(v))
+
+
+@numba.njit(nogil=True, boundscheck=False, inline="always")
+def _signs8(g, a, b):  # pragma: no cover
+    """``g += sign(a - b)`` in int8 lanes (64 per AVX-512 instruction)."""
+    for j in range(g.shape[0]):
+        g[j] = np.int8(g[j] + np.int8(a[j] > b[j]) - np.int8(a[j] < b[j]))
+
+
+@numba.njit(nogil=True, boundscheck=False, inline="always")
+def _add_to(total, part):  # pragma: no cover
+    """``total += part``, in ``total``'s type (wide enough for the result; numba would widen to 64 bits)."""
+    kind = total.dtype.type
+    for j in range(total.shape[0]):
+        total[j] = kind(total[j] + kind(part[j]))
+
+
+@numba.njit(nogil=True, boundscheck=False, cache=True)
+def _fold8(ring, slots, s1, s2, sx, sy, lo, hi, dc, dr, row):  # pragma: no cover
+    """Add samples ``lo:hi`` of the 8-bit frames ``ring[slots]`` (at most ``_GROUP_SIGNS``) to the sums of
+    values and squares and to the sign sums against the partners (as ``_add8`` then ``_add_signs``, which
+    read each frame twice).
+
+    Per piece of a row, each frame's samples are read once, while in L1, by three plain loops that LLVM
+    vectorises: values and squares in 16/32-bit lanes, signs in 8-bit lanes. The partials are added to the
+    sums once per piece.
+    """
+    k = slots.shape[0]
+    size = ring.shape[1]
+    t1 = np.empty(_ROW_TILE, np.uint16)
+    t2 = np.empty(_ROW_TILE, np.uint32)
+    gx = np.empty(_ROW_TILE, np.int8)
+    gy = np.empty(_ROW_TILE, np.int8)
+    q = lo
+    while q < hi:
+        first = (q // row) * row
+        end = min(first + row, hi, q + _ROW_TILE)
+        m = end - q
+        split = min(max(first + row - dc, q), end)  # from here on the row partner lies back
+        ms = split - q
+        back = split - dc >= first  # a row too short for a partner: the sample is its own
+        vo = dr if first + dr < size else (-dr if first >= dr else 0)
+        t1[:m] = 0
+        t2[:m] = 0
+        gx[:m] = 0
+        gy[:m] = 0
+        for i in range(k):
+            f = ring[slots[i]]
+            _squares8(t1[:m], t2[:m], f[q:end])
+            _signs8(gy[:m], f[q:end], f[q + vo : end + vo])
+            _signs8(gx[:ms], f[q:split], f[q + dc : split + dc])
+            if back:
+                _signs8(gx[ms:m], f[split:end], f[split - dc : end - dc])
+            else:
+                for p in range(split, end):
+                    a, b = f[p], f[p - dc if p - first >= dc else p]
+                    gx[p - q] += np.int8(a > b) - np.int8(a < b)
+        _add_to(s1[q:end], t1[:m])
+        _add_to(s2[q:end], t2[:m])
+        _add_to(sx[q:end], gx[:m])
+        _add_to(sy[q:end], gy[:m])
+        q = end
+
+
 @numba.njit(nogil=True, boundscheck=False, cache=True)
 def _merge_sums(mean, m2, n_a, s1, s2, n_b):  # pragma: no cover
-    """Merge the sums of ``n_b`` frames into ``mean``/``m2`` of ``n_a`` frames (3-d arrays of any strides;
-    with ``n_a == 0`` their content is ignored). ``n_b * S2 - S1**2`` is exact in int64 (see
-    ``LIMIT8``/``LIMIT16``), so the batch's M2 is rounded once."""
+    """Merge the sums of ``n_b`` frames into ``mean``/``m2`` of ``n_a`` frames (``(rows, samples)`` arrays
+    whose rows may be strided, see ``_rows``; with ``n_a == 0`` their content is ignored).
+    ``n_b * S2 - S1**2`` is exact in int64 (see ``LIMIT8``/``LIMIT16``), so the batch's M2 is rounded
+    once."""
     n = n_a + n_b
     w = n_b / n
     c = n_a * n_b / n
     inv_b = 1.0 / n_b
-    rows, cols, channels = s1.shape
+    rows, width = s1.shape
     for i in range(rows):
-        for j in range(cols):
-            for q in range(channels):
-                t1 = np.int64(s1[i, j, q])
-                mean_b = np.float64(t1) * inv_b
-                m2_b = np.float64(np.int64(n_b) * np.int64(s2[i, j, q]) - t1 * t1) * inv_b
-                if n_a == 0:
-                    mean[i, j, q] = mean_b
-                    m2[i, j, q] = m2_b
-                else:
-                    delta = mean_b - mean[i, j, q]
-                    mean[i, j, q] += delta * w
-                    m2[i, j, q] += m2_b + delta * delta * c
+        if n_a == 0:  # two loops, so that each vectorises
+            for j in range(width):
+                t1 = np.int64(s1[i, j])
+                mean[i, j] = np.float64(t1) * inv_b
+                m2[i, j] = np.float64(np.int64(n_b) * np.int64(s2[i, j]) - t1 * t1) * inv_b
+            continue
+        for j in range(width):
+            t1 = np.int64(s1[i, j])
+            mean_b = np.float64(t1) * inv_b
+            m2_b = np.float64(np.int64(n_b) * np.int64(s2[i, j]) - t1 * t1) * inv_b
+            delta = mean_b - mean[i, j]
+            mean[i, j] += delta * w
+            m2[i, j] += m2_b + delta * delta * c
 
 
 @numba.njit(parallel=True, nogil=True, cache=True)
@@ -346,7 +435,7 @@ def add_slots(sums: Sums, ring: np.ndarray, slots: np.ndarray, run: Runner | Non
     """
     if ring.shape[1:] != sums.shape:
         raise ValueError(f"frames of shape {ring.shape[1:]} do not fit sums of shape {sums.shape}")
-    if sums.s1.dtype != _sum_type(ring.dtype):
+    if sums.s2.dtype != _sum_type(ring.dtype):
         raise ValueError(f"frames of {ring.dtype} do not fit sums made for the other sample size")
     if len(slots) > sums.room:
         raise ValueError(f"{len(slots)} more frames would overflow the sums: merge them first ({sums.room} fit)")
@@ -355,7 +444,7 @@ def add_slots(sums: Sums, ring: np.ndarray, slots: np.ndarray, run: Runner | Non
     flat = ring.reshape(ring.shape[0], -1)
     s1, s2 = sums.s1.reshape(-1), sums.s2.reshape(-1)
     index = np.asarray(slots, np.int64)
-    groups = [index[at : at + _GROUP8] for at in range(0, len(index), _GROUP8)]
+    groups = [index[at : at + _GROUP_SIGNS] for at in range(0, len(index), _GROUP_SIGNS)]
     kernel = _add8 if ring.dtype.itemsize == 1 else _add16
     steps = None
     if sums.d and sums.pairs is not None:
@@ -366,13 +455,39 @@ def add_slots(sums: Sums, ring: np.ndarray, slots: np.ndarray, run: Runner | Non
 
     def work(lo: int, hi: int) -> None:
         for group in groups:
-            kernel(flat, group, s1, s2, lo, hi)
-            if steps is not None:
-                _add_signs(flat, group, sx, sy, lo, hi, steps[0], steps[1], steps[2])
+            if steps is None:
+                kernel(flat, group, s1, s2, lo, hi)
+            elif ring.dtype.itemsize == 1:
+                _fold8(flat, group, s1, s2, sx, sy, lo, hi, *steps)
+            else:
+                kernel(flat, group, s1, s2, lo, hi)
+                _add_signs(flat, group, sx, sy, lo, hi, *steps)
 
     (run or _run_here)(work, _split(flat.shape[1], pieces))
     sums.n += len(slots)
     return sums
+
+
+def _rows(a: np.ndarray) -> np.ndarray:
+    """``a`` as ``(rows, samples per row)``, a view of the same memory (a region of whole chunks or of a
+    frame, whose rows' samples lie together). Raises ``AttributeError`` where that would take a copy."""
+    view = a.view()
+    view.shape = (a.shape[0], -1)
+    return view
+
+
+@numba.njit(nogil=True, boundscheck=False, cache=True)
+def _copy_rows(src, out):  # pragma: no cover
+    for i in range(src.shape[0]):
+        for j in range(src.shape[1]):
+            out[i, j] = src[i, j]
+
+
+def _widened(signs: np.ndarray) -> np.ndarray:
+    """A region of narrow sign sums as a new int32 array (numpy's strided cast is 10x slower)."""
+    out = np.empty(signs.shape, np.int32)
+    _copy_rows(_rows(signs), _rows(out))
+    return out
 
 
 def with_sums(base: State | None, sums: Sums, region: tuple[slice, ...]) -> State:
@@ -380,7 +495,15 @@ def with_sums(base: State | None, sums: Sums, region: tuple[slice, ...]) -> Stat
     by ``sums`` (Chan et al.). ``base`` is that region of a state, updated in place and returned (``None``:
     no frames before, new arrays); ``sums`` are left as they are."""
     s1, s2 = sums.s1[region], sums.s2[region]
-    if base is None:  # the merge overwrites every sample; with nothing to merge, the state of no frames
+    if base is None and sums.n:  # the merge writes every sample: no zeros to write first
+        pairs = None
+        if sums.d and sums.pairs is not None:
+            pairs = Pairs(sums.d, _widened(sums.pairs.x[region]), _widened(sums.pairs.y[region]))
+        fresh = State(0, np.empty(s1.shape, np.float64), np.empty(s1.shape, np.float64), pairs)
+        _merge_sums(_rows(fresh.mean), _rows(fresh.m2), 0, _rows(s1), _rows(s2), sums.n)
+        fresh.n = sums.n
+        return fresh
+    if base is None:  # the state of no frames
         base = empty(s1.shape, sums.d)
     if base.shape != s1.shape:
         raise ValueError(f"sums of shape {s1.shape} do not fit a state of shape {base.shape}")
@@ -390,7 +513,7 @@ def with_sums(base: State | None, sums: Sums, region: tuple[slice, ...]) -> Stat
             base.pairs.y += sums.pairs.y[region]
         else:
             base.pairs = None  # frames without pairs (an older store) leave the state without them
-        _merge_sums(base.mean, base.m2, base.n, s1, s2, sums.n)
+        _merge_sums(_rows(base.mean), _rows(base.m2), base.n, _rows(s1), _rows(s2), sums.n)
         base.n += sums.n
     return base
 

@@ -50,6 +50,36 @@ def test_pair_sums_cut_into_pieces_equal_one_pass() -> None:
     np.testing.assert_array_equal(one.pairs.y, cut.pairs.y)
 
 
+@pytest.mark.parametrize(("shape", "d"), [((70, 90, 3), 2), ((9, 3, 1), 2), ((12, 12, 1), 6)])
+def test_sums_made_for_few_frames_are_narrow_and_exact(shape: tuple[int, ...], d: int) -> None:
+    # The extremes: 127 frames of 255 and 0 in turn fill the uint16 sum and the int8 sign sums to the brim.
+    rng = np.random.default_rng(11)
+    ring = rng.integers(0, 256, (127, *shape)).astype(np.uint8)
+    ring[::2, 1::2] = 255
+    ring[1::2, 1::2] = 0
+    ring[:, 0], ring[:, d] = 255, 0  # the first row above its partner in every frame: y sign sums of 127
+    narrow, wide = stats.sums_for(shape, np.uint8, d, frames=127), stats.sums_for(shape, np.uint8, d)
+    assert narrow.limit == 127 and narrow.s1.dtype == np.uint16 and narrow.pairs is not None
+    assert narrow.pairs.x.dtype == np.int8 and wide.pairs is not None and wide.pairs.x.dtype == np.int32
+    stats.add_slots(narrow, ring, np.arange(127), pieces=3)
+    stats.add_slots(wide, ring, np.arange(127))
+    for got, want in ((narrow.s1, wide.s1), (narrow.s2, wide.s2), (narrow.pairs.x, wide.pairs.x)):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(narrow.pairs.y, wide.pairs.y)
+    assert np.abs(wide.pairs.y).max() == 127
+    with pytest.raises(ValueError, match="overflow"):
+        stats.add_slots(narrow, ring, np.arange(1))
+    region = (slice(1, 5), slice(0, 2))
+    a, b = stats.with_sums(None, narrow, region), stats.with_sums(None, wide, region)
+    assert a.pairs is not None and b.pairs is not None and a.pairs.x.dtype == np.int32
+    for got, want in ((a.mean, b.mean), (a.m2, b.m2), (a.pairs.x, b.pairs.x), (a.pairs.y, b.pairs.y)):
+        np.testing.assert_array_equal(got, want)
+    assert (
+        np.sum(narrow.s1.astype(np.int64)) > 0
+        and stats.sums_for(shape, np.uint8, d, frames=258).s1.dtype == np.uint32
+    )
+
+
 def test_a_generation_keeps_its_pairs_and_an_old_one_reads_without(tmp_path: Path) -> None:
     frames = np.random.default_rng(1).integers(0, 4000, (6, 20, 30, 1)).astype(np.uint16)
     store = LocalStateStore(tmp_path / "state.zarr")

@@ -160,6 +160,7 @@ class _Ingest:
         self.counted: dict[str, str] = {}  # hash -> path of content counted in this run
         self.stop = threading.Event()  # set by Ctrl-C / SIGTERM: stop at the next safe point
         self._buffers: _Buffers | None = None
+        self.sized: dict[tuple[int, ...], int] = {}  # buffer key -> most photos of one group with that key
 
     def problem(self, todo_key: str, status: str, reason: str) -> None:
         self.report.count(status)
@@ -355,14 +356,17 @@ class _Ingest:
         """The decode ring, the (empty) integer sums and the batch size for frames like ``info``'s.
 
         Groups of one frame size (exposure classes, periods) reuse them: fresh memory costs the kernel a page
-        fault per page at first touch (a few GB for a 24 MP camera), and a hypervisor more than that.
+        fault per page at first touch (a few GB for a 24 MP camera), and a hypervisor more than that. So the
+        sums are sized to the largest of these groups in this run (``self.sized``; a group that outgrows them
+        commits when they are full): a day's shoot takes integer types half as wide as a decade's archive.
         """
         key = _buffer_key(info)
         if self._buffers is None or self._buffers.key != key:
             self._buffers = None  # free the other size's buffers before taking new ones
             capacity, k = ring_size(info.nbytes, self.settings)
             ring = np.empty((capacity, *info.shape), info.dtype)
-            sums = stats.sums_for(info.shape, info.dtype, pair_distance(info.source, info.pattern))
+            d = pair_distance(info.source, info.pattern)
+            sums = stats.sums_for(info.shape, info.dtype, d, frames=self.sized.get(key))
             self._buffers = _Buffers(key, ring, sums, k)
         found = self._buffers
         assert found.sums.n == 0, "the last group committed all its frames"
@@ -488,6 +492,9 @@ def ingest(
                 groups = run.grouped(identified)
                 run.emit(Event("phase", "ingesting", total=len(identified)))
                 # Groups of one frame size one after the other: they share the decode ring and the sums.
+                for members in groups.values():
+                    key = _buffer_key(members[0].info)
+                    run.sized[key] = max(run.sized.get(key, 0), len(members))
                 for group_id, members in sorted(groups.items(), key=lambda item: _buffer_key(item[1][0].info)):
                     group = store.catalog.get_group(group_id)
                     run.accumulate(group, members, pool)
