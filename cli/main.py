@@ -362,6 +362,67 @@ def timeline(
             print(f"chart written to {plot}")
 
 
+MAP_FORMATS = ("dcraw", "csv", "json")
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    camera: Annotated[str, typer.Option(help=CAMERA_HELP, show_default=False)],
+    to: Annotated[str, typer.Option("--to", help=f"Map format: {', '.join(MAP_FORMATS)}.", show_default=False)],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "-o",
+            "--output",
+            help="Write the map here (into a folder: under the name its program looks for). Default: stdout.",
+        ),
+    ] = None,
+    top: Annotated[int, typer.Option(min=1, help="Most entries in the map.")] = 1000,
+    min_score: Annotated[float, typer.Option(help="Only entries scoring at least this (robust z).")] = MIN_SCORE,
+    min_confidence: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Only entries at least this likely to be real defects (0-1).")
+    ] = 0.5,
+    kind: Annotated[Kind | None, typer.Option(help="Only this class.")] = None,
+    since: Annotated[str | None, typer.Option(help=SINCE_HELP, show_default=False)] = None,
+    until: Annotated[str | None, typer.Option(help=UNTIL_HELP, show_default=False)] = None,
+    geometry: Annotated[
+        str | None, typer.Option(help="WIDTHxHEIGHT of the RAW photos to map, when the camera has several sizes.")
+    ] = None,
+) -> None:
+    """Write a camera's defects as a map for another program, with the query's filters.
+
+    `dcraw`: the bad pixel file dcraw and LibRaw read with `-P` (`col row unix_time` per photosite, in the
+    RAW mosaic without its masked margins, as `dcraw -D` writes it); the time is the defect's first_seen, so
+    each defect is mapped out of the photos taken from its onset on, and a bad column lists each photosite.
+    `csv`, `json`: the query's fields, for scripts. Entries that are light in the scene (`extended`) are
+    never mapped.
+    """
+    since, until = _date(ctx, "--since", since), _date(ctx, "--until", until)
+    found = call(
+        ctx,
+        open_store(ctx).export,
+        camera,
+        to,
+        top=top,
+        kind=kind,
+        min_score=min_score,
+        min_confidence=min_confidence,
+        since=since,
+        until=until,
+        geometry=geometry,
+    )
+    if output is None:
+        sys.stdout.write(found.text)
+        return
+    target = output / found.filename if output.is_dir() else output
+    try:
+        target.write_text(found.text)
+    except OSError as err:
+        fail(f"cannot write {target}: {err.strerror or err}")
+    print(f"{found.entries} defects ({found.photosites} photosites) of camera {found.camera} written to {target}")
+
+
 @app.command()
 def compact(
     ctx: typer.Context,

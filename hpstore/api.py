@@ -34,6 +34,7 @@ from hpstore.types import (
 if TYPE_CHECKING:
     from hpstore.commands.check import CheckReport
     from hpstore.commands.compact import CompactReport
+    from hpstore.export import Export
     from hpstore.ingest.pipeline import Event, IngestReport
 
 # The commands are imported inside the methods: reading kept rankings needs neither the state (zarr) nor the
@@ -273,6 +274,53 @@ class Store:
             source=None if source is None else str(source),
         )
         return [PixelPeriod.from_dict(row) for row in rows]
+
+    def export(
+        self,
+        camera: CameraRef,
+        to: str,
+        *,
+        top: int = 1000,
+        kind: Kind | str | None = None,
+        min_score: float = MIN_SCORE,
+        min_confidence: float = 0.5,
+        since: dt.date | str | None = None,
+        until: dt.date | str | None = None,
+        geometry: str | None = None,
+    ) -> Export:
+        """One camera's defects as a map for another program.
+
+        Parameters
+        ----------
+        camera
+            The one camera (an error when the text names several).
+        to
+            ``dcraw`` (LibRaw's and dcraw's ``-P`` file), ``csv`` or ``json`` (the query's fields).
+        top, kind, min_score, min_confidence, since, until
+            As for :meth:`query`; a map keeps entries at least even odds of being real defects by default,
+            and never those the photos show as light in the scene (``extended``).
+        geometry
+            ``WIDTHxHEIGHT`` of the RAW photos to map, when the camera has several sizes.
+
+        Returns
+        -------
+        Export
+            The map's text, the file name its program looks for, and what it holds.
+        """
+        from hpstore.export import export
+
+        return export(
+            self.settings,
+            camera=_camera(camera) or "",
+            to=to,
+            top=top,
+            kind=None if kind is None else str(kind),
+            min_score=min_score,
+            min_confidence=min_confidence,
+            since=since,
+            until=until,
+            geometry=geometry,
+        )
 
     def timeline(
         self,

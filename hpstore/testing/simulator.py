@@ -89,6 +89,9 @@ class CameraSpec:
     # "exif": the serial in EXIF BodySerialNumber (and DNG CameraSerialNumber); "makernote": only in a Nikon
     # MakerNote (tag SerialNO, "NO= ..."), as a Nikon D70 writes it.
     serial_in: str = "exif"
+    # Masked photosites around the image in DNGs, as most cameras keep them: (top, left, bottom, right), even
+    # counts. Written at the black level with the DNG's ActiveArea; readers give the image without them.
+    masked: tuple[int, int, int, int] = (0, 0, 0, 0)
 
 
 @dataclass(frozen=True)
@@ -697,7 +700,12 @@ def _write_shot(
         ifd0, sub = _exif_tags(camera, shot, 50735) if exif else ([], [])
         unique_model = f"{camera.make} {camera.model}" if exif else "Unknown camera"
         tags = _dng_tags(camera, unique_model) + ifd0
-        _write_tiff(shot.paths["dng"], mosaic, tags, sub, ifds_last=camera.ifds_last)
+        stored = mosaic
+        if any(camera.masked):
+            top, left, bottom, right = camera.masked
+            stored = np.pad(mosaic, ((top, bottom), (left, right)), constant_values=camera.black_level)
+            tags.append((50829, _LONG, (top, left, top + mosaic.shape[0], left + mosaic.shape[1])))  # ActiveArea
+        _write_tiff(shot.paths["dng"], stored, tags, sub, ifds_last=camera.ifds_last)
     if "tif" in shot.paths:
         ifd0, sub = _exif_tags(camera, shot, 42033) if exif else ([], [])
         developed = develop(mosaic, camera, bits=16)

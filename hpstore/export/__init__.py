@@ -1,0 +1,96 @@
+"""Act on what was found: defect maps for raw converters and stacking programs (``export``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from hpstore.commands.choose import camera_label, one_camera
+from hpstore.commands.query import query
+from hpstore.detect.classes import MIN_SCORE
+from hpstore.errors import BadArgument
+from hpstore.export import maps
+from hpstore.settings import Settings
+from hpstore.store.storage import Storage
+from hpstore.types import Defect, Source
+
+DEFAULT_TOP = 1000  # entries a map holds at most: far more than a camera's real defects
+DEFAULT_CONFIDENCE = 0.5  # a map repairs what is more likely a defect than not
+
+
+@dataclass(frozen=True)
+class Export:
+    """A map ready to write: its ``text``, the file name its program looks for (or a plain one), the
+    entries it holds and the photosites they cover."""
+
+    text: str
+    filename: str
+    camera: str
+    entries: int
+    photosites: int
+    format: str
+
+
+def export(
+    settings: Settings,
+    *,
+    camera: str,
+    to: str,
+    top: int = DEFAULT_TOP,
+    kind: str | None = None,
+    min_score: float = MIN_SCORE,
+    min_confidence: float = DEFAULT_CONFIDENCE,
+    since: str | dt.date | None = None,
+    until: str | dt.date | None = None,
+    geometry: str | None = None,
+) -> Export:
+    """The defects of one camera that pass the query's filters, as a map in format ``to``.
+
+    Entries the photos do not confirm as one photosite (``extended``: light in the scene) are left out. A
+    sensor map (dcraw, ...) takes the camera's RAW entries of one geometry (``geometry``, ``WIDTHxHEIGHT``,
+    needed only when the camera has several)."""
+    write, sensor_map = maps.writer(to)
+    with Storage(settings, create=False) as store:
+        cam = one_camera(store, camera)
+        raw = sorted({(g.width, g.height) for g in store.catalog.groups([cam.id]) if g.source == Source.RAW})
+    sensor = _sensor(cam.make, cam.model, raw, geometry, to) if sensor_map else maps.Sensor(0, 0, "", "")
+    rows = query(
+        settings,
+        camera=str(cam.id),
+        source=Source.RAW.value if sensor_map else None,
+        top=top,
+        kind=kind,
+        min_score=min_score,
+        min_confidence=min_confidence,
+        since=since,
+        until=until,
+    )
+    defects = [d for d in map(Defect.from_dict, rows) if not d.extended]
+    if sensor_map:
+        defects = [d for d in defects if d.geometry == f"{sensor.width}x{sensor.height}"]
+    label = camera_label(cam)
+    covered = sum(1 for d in defects for _ in maps.points(d, sensor)) if sensor_map else len(defects)
+    name = _filename(to, cam.make, cam.model, label)
+    return Export(write(defects, sensor), name, label, len(defects), covered, to)
+
+
+def _sensor(
+    make: str | None, model: str | None, raw: list[tuple[int, int]], geometry: str | None, to: str
+) -> maps.Sensor:
+    if not raw:
+        raise BadArgument(f"a {to} map is in RAW photosites, and this camera has no RAW photos: try csv or json")
+    sizes = [f"{w}x{h}" for w, h in raw]
+    if geometry is not None:
+        if geometry not in sizes:
+            raise BadArgument(f"--geometry {geometry}: this camera's RAW geometries are {', '.join(sizes)}")
+        raw = [raw[sizes.index(geometry)]]
+    elif len(raw) > 1:
+        raise BadArgument(f"this camera has RAW photos of several sizes ({', '.join(sizes)}): give --geometry")
+    ((width, height),) = raw
+    return maps.Sensor(width, height, make or "Unknown", model or "camera")
+
+
+def _filename(to: str, make: str | None, model: str | None, label: str) -> str:
+    plain = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{make or ''} {model or ''} {label}".strip()) or "camera"
+    return {"dcraw": f"{plain}.dcraw-badpixels.txt", "csv": f"{plain}.csv", "json": f"{plain}.json"}[to]

@@ -1,0 +1,122 @@
+"""Maps of the defects for other programs (issue 16): dcraw's bad pixel file checked with dcraw itself, on
+simulator DNGs with masked margins; the csv and json maps against the query."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hpstore.cli.main import app
+from PIL import Image
+from typer.testing import CliRunner
+
+import hpstore
+from hpstore.errors import BadArgument
+from hpstore.export.maps import unix_time
+from hpstore.testing.simulator import Archive, CameraSpec, Defect, write_archive
+
+DCRAW = shutil.which("dcraw")
+# Masked margins on every side, as real sensors have them: the map's coordinates must be dcraw's.
+CAMERA = CameraSpec(make="Simcam", model="M300", serial="MAP00001", height=200, width=300, masked=(4, 12, 2, 6))
+STUCK, LATE, HOT = (40, 60), (120, 201), (80, 150)
+ONSET = 20
+
+
+@dataclass
+class Mapped:
+    archive: Archive
+    store: Path
+    text: str  # the dcraw map
+
+    def entries(self) -> dict[tuple[int, int], int]:
+        """(row, col) -> time of each line of the dcraw map."""
+        lines = [line.split() for line in self.text.splitlines() if line and not line.startswith("#")]
+        return {(int(row), int(col)): int(when) for col, row, when in lines}
+
+
+@pytest.fixture(scope="module")
+def mapped(tmp_path_factory: pytest.TempPathFactory) -> Mapped:
+    root = tmp_path_factory.mktemp("export")
+    defects = [Defect(*STUCK, "stuck"), Defect(*LATE, "stuck", onset=ONSET), Defect(*HOT, "hot", 400.0)]
+    archive = write_archive(root / "photos", CAMERA, defects, shots=40, formats=("dng", "jpg"), seed=1)
+    with hpstore.open(root / "store") as store:
+        store.ingest([root / "photos"])
+        text = store.export("MAP00001", "dcraw").text
+    return Mapped(archive, root / "store", text)
+
+
+def test_the_dcraw_map_lists_each_defect_from_its_first_sighting(mapped: Mapped) -> None:
+    entries = mapped.entries()
+    shots = mapped.archive.shots
+    assert {STUCK, LATE, HOT} <= set(entries), mapped.text
+    assert entries[STUCK] == unix_time(shots[0].capture_time)
+    assert entries[LATE] == unix_time(shots[ONSET].capture_time)  # mapped out from its onset on
+
+
+def _developed(path: Path, *args: str) -> np.ndarray:
+    """The mosaic as ``dcraw -D`` gives it (no scaling, no interpolation), 16-bit."""
+    assert DCRAW is not None
+    out = subprocess.run([DCRAW, "-D", "-4", "-T", "-c", *args, str(path)], capture_output=True, check=True)
+    return np.asarray(Image.open(io.BytesIO(out.stdout)))
+
+
+@pytest.mark.skipif(DCRAW is None, reason="dcraw is not installed (Debian: apt-get install dcraw)")
+def test_dcraw_with_the_map_repairs_the_defects_from_their_onset_and_changes_nothing_else(
+    mapped: Mapped, tmp_path: Path
+) -> None:
+    path = tmp_path / "map.txt"
+    path.write_text(mapped.text)
+    listed = set(mapped.entries())
+    for shot in (mapped.archive.shots[i] for i in (0, ONSET - 1, ONSET, 39)):
+        plain, fixed = _developed(shot.paths["dng"]), _developed(shot.paths["dng"], "-P", str(path))
+        assert plain.shape == (CAMERA.height, CAMERA.width)  # the image without its masked margins
+        changed = {(int(r), int(c)) for r, c in np.argwhere(plain != fixed)}
+        assert changed <= listed  # nothing but the map's photosites
+        for row, col in [STUCK] + ([LATE] if shot.index >= ONSET else []):
+            around = plain[row - 2 : row + 3 : 2, col - 2 : col + 3 : 2].astype(float)
+            level = np.median(np.delete(around.reshape(-1), 4))  # its same-colour neighbours
+            assert plain[row, col] == CAMERA.white_level
+            assert abs(fixed[row, col] - level) < 0.1 * (CAMERA.white_level - level), (shot.index, row, col)
+        if shot.index < ONSET:
+            assert LATE not in changed  # before its onset, the pixel is the photo's own
+
+
+def test_csv_and_json_maps_hold_the_query_fields(mapped: Mapped) -> None:
+    with hpstore.open(mapped.store) as store:
+        rows = [d.to_dict() for d in store.query(camera="MAP00001", top=1000, min_confidence=0.5)]
+        as_json = json.loads(store.export("MAP00001", "json").text)
+        as_csv = list(csv.DictReader(io.StringIO(store.export("MAP00001", "csv").text)))
+    wanted = [r for r in rows if not r["extended"]]
+    assert as_json == wanted and {r["source"] for r in wanted} == {"raw", "rgb"}
+    assert [(int(r["row"]), int(r["col"]), r["kind"]) for r in as_csv if r["row"]] == [
+        (r["row"], r["col"], r["kind"]) for r in wanted if r["row"] is not None
+    ]
+
+
+def test_a_sensor_map_needs_raw_photos_and_a_known_format(tmp_path: Path) -> None:
+    camera = CameraSpec(serial="JPEG0001", height=120, width=160)
+    write_archive(tmp_path / "photos", camera, [Defect(30, 40, "stuck")], shots=12, formats=("jpg",))
+    with hpstore.open(tmp_path / "store") as store:
+        store.ingest([tmp_path / "photos"])
+        with pytest.raises(BadArgument, match="no RAW photos"):
+            store.export("JPEG0001", "dcraw")
+        with pytest.raises(BadArgument, match="--to must be one of"):
+            store.export("JPEG0001", "gimp")
+        assert json.loads(store.export("JPEG0001", "json").text)[0]["source"] == "rgb"
+
+
+def test_the_cli_writes_a_map_into_a_folder_under_its_name(mapped: Mapped, tmp_path: Path) -> None:
+    args = ["--store", str(mapped.store), "export", "--camera", "MAP00001", "--to", "dcraw", "-o", str(tmp_path)]
+    result = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    written = tmp_path / "Simcam_M300_MAP00001.dcraw-badpixels.txt"
+    assert written.read_text() == mapped.text and f"written to {written}" in result.stdout
+    to_stdout = CliRunner().invoke(app, args[:-2], catch_exceptions=False)
+    assert to_stdout.stdout == mapped.text
