@@ -362,7 +362,7 @@ def timeline(
             print(f"chart written to {plot}")
 
 
-MAP_FORMATS = ("dcraw", "csv", "json")
+MAP_FORMATS = ("dcraw", "rawtherapee", "siril", "csv", "json")
 
 
 @app.command()
@@ -395,8 +395,11 @@ def export(
     `dcraw`: the bad pixel file dcraw and LibRaw read with `-P` (`col row unix_time` per photosite, in the
     RAW mosaic without its masked margins, as `dcraw -D` writes it); the time is the defect's first_seen, so
     each defect is mapped out of the photos taken from its onset on, and a bad column lists each photosite.
-    `csv`, `json`: the query's fields, for scripts. Entries that are light in the scene (`extended`) are
-    never mapped.
+    `rawtherapee`: the camera's `<Make> <Model>.badpixels` (LibRaw's names), `x y` per photosite; put it in
+    the folder RawTherapee's preferences give for dark frames, and it maps them out of every photo of the
+    camera (use --until to map only what had appeared by a date). `siril`: the list `cosme_cfa` reads (`P x y H|C`,
+    `C x 0` for a column, y from the top). `csv`, `json`: the query's fields, for scripts. Entries that are
+    light in the scene (`extended`) are never mapped.
     """
     since, until = _date(ctx, "--since", since), _date(ctx, "--until", until)
     found = call(

@@ -295,7 +295,8 @@ class Store:
         camera
             The one camera (an error when the text names several).
         to
-            ``dcraw`` (LibRaw's and dcraw's ``-P`` file), ``csv`` or ``json`` (the query's fields).
+            ``dcraw`` (LibRaw's and dcraw's ``-P`` file), ``rawtherapee`` (the camera's ``.badpixels``),
+            ``siril`` (the list ``cosme_cfa`` reads), ``csv`` or ``json`` (the query's fields).
         top, kind, min_score, min_confidence, since, until
             As for :meth:`query`; a map keeps entries at least even odds of being real defects by default,
             and never those the photos show as light in the scene (``extended``).

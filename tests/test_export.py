@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tifffile
+from astropy.io import fits
 from hpstore.cli.main import app
 from PIL import Image
 from typer.testing import CliRunner
@@ -23,6 +25,8 @@ from hpstore.export.maps import unix_time
 from hpstore.testing.simulator import Archive, CameraSpec, Defect, write_archive
 
 DCRAW = shutil.which("dcraw")
+RAWTHERAPEE = shutil.which("rawtherapee-cli")
+SIRIL = shutil.which("siril-cli")
 # Masked margins on every side, as real sensors have them: the map's coordinates must be dcraw's.
 CAMERA = CameraSpec(make="Simcam", model="M300", serial="MAP00001", height=200, width=300, masked=(4, 12, 2, 6))
 STUCK, LATE, HOT = (40, 60), (120, 201), (80, 150)
@@ -34,6 +38,7 @@ class Mapped:
     archive: Archive
     store: Path
     text: str  # the dcraw map
+    maps: dict[str, tuple[str, str]]  # format -> (file name, text) of the other sensor maps
 
     def entries(self) -> dict[tuple[int, int], int]:
         """(row, col) -> time of each line of the dcraw map."""
@@ -49,7 +54,8 @@ def mapped(tmp_path_factory: pytest.TempPathFactory) -> Mapped:
     with hpstore.open(root / "store") as store:
         store.ingest([root / "photos"])
         text = store.export("MAP00001", "dcraw").text
-    return Mapped(archive, root / "store", text)
+        others = {to: store.export("MAP00001", to) for to in ("rawtherapee", "siril")}
+    return Mapped(archive, root / "store", text, {to: (e.filename, e.text) for to, e in others.items()})
 
 
 def test_the_dcraw_map_lists_each_defect_from_its_first_sighting(mapped: Mapped) -> None:
@@ -120,3 +126,72 @@ def test_the_cli_writes_a_map_into_a_folder_under_its_name(mapped: Mapped, tmp_p
     assert written.read_text() == mapped.text and f"written to {written}" in result.stdout
     to_stdout = CliRunner().invoke(app, args[:-2], catch_exceptions=False)
     assert to_stdout.stdout == mapped.text
+
+
+def _stuck_sites(mapped: Mapped, index: int) -> list[tuple[int, int]]:
+    return [STUCK] + ([LATE] if index >= ONSET else [])
+
+
+@pytest.mark.skipif(
+    RAWTHERAPEE is None, reason="rawtherapee-cli is not installed (Debian: apt-get install rawtherapee)"
+)
+def test_rawtherapee_finds_the_map_by_the_camera_name_and_repairs_its_pixels(
+    mapped: Mapped, tmp_path: Path
+) -> None:
+    assert RAWTHERAPEE is not None
+    name, text = mapped.maps["rawtherapee"]
+    assert name == "Simcam M300.badpixels"  # the name RawTherapee looks for: LibRaw's make and model
+    listed = {(int(y), int(x)) for x, y in (line.split() for line in text.splitlines() if line[0] != "#")}
+    assert listed == set(mapped.entries())
+    shot = mapped.archive.shots[39]
+    out: dict[str, np.ndarray] = {}
+    for run, with_map in (("plain", False), ("mapped", True)):
+        settings, frames = tmp_path / run, tmp_path / run / "darkframes"
+        frames.mkdir(parents=True)
+        # The neutral profile: no automatic exposure, which a repaired highlight would move everywhere
+        options = f"[General]\nDarkFramesPath={frames}\nVerbose=true\n[Profiles]\nRawDefault=Neutral\n"
+        (settings / "options").write_text(options)
+        if with_map:
+            (frames / name).write_text(text)
+        target = tmp_path / f"{run}.tif"
+        cmd = [RAWTHERAPEE, "-Y", "-b16", "-t", "-o", str(target), "-c", str(shot.paths["dng"])]
+        done = subprocess.run(cmd, env={"RT_SETTINGS": str(settings), "HOME": str(tmp_path)}, capture_output=True)
+        assert done.returncode == 0, done.stderr
+        if with_map:
+            assert f"Correcting {len(listed)} pixels from .badpixels" in done.stdout.decode()
+        out[run] = tifffile.imread(target).astype(float)
+    plain, fixed = out["plain"], out["mapped"]
+    top, left = ((CAMERA.height - plain.shape[0]) // 2, (CAMERA.width - plain.shape[1]) // 2)  # its border crop
+    diff = np.abs(plain - fixed).max(axis=2)
+    for (r, c), change in zip(np.argwhere(diff > 0) + np.array([top, left]), diff[diff > 0], strict=True):
+        reach = min(max(abs(r - y), abs(c - x)) for y, x in listed)
+        # demosaicing carries a photosite's repair a few pixels around it; wider kernels (sharpening) a trace
+        assert reach <= 8 or (reach <= 24 and change <= 64), (r, c, reach, change)
+    for row, col in _stuck_sites(mapped, shot.index):
+        at = (row - top, col - left)
+        level = np.median(plain[at[0] - 3 : at[0] + 4, at[1] - 3 : at[1] + 4].reshape(-1, 3), axis=0)
+        excess, left_over = plain[at] - level, fixed[at] - level
+        assert excess.max() > 10_000 and np.abs(left_over).max() < 0.1 * excess.max(), (row, col)
+
+
+@pytest.mark.skipif(SIRIL is None, reason="siril-cli is not installed (Debian: apt-get install siril)")
+def test_siril_cosme_repairs_exactly_the_listed_photosites(mapped: Mapped, tmp_path: Path) -> None:
+    assert SIRIL is not None
+    name, text = mapped.maps["siril"]
+    assert name.endswith(".lst") and "" not in text.splitlines()  # Siril refuses blank lines
+    (tmp_path / name).write_text(text)
+    shot = mapped.archive.shots[39]
+    shutil.copy(shot.paths["dng"], tmp_path / "photo.dng")
+    script = f"requires 1.0.0\nload photo.dng\nsave plain\ncosme_cfa {name}\nsave fixed\n"
+    (tmp_path / "fix.ssf").write_text(script)
+    done = subprocess.run([SIRIL, "-d", str(tmp_path), "-s", "fix.ssf"], capture_output=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-2000:]
+    plain, fixed = (
+        fits.getdata(tmp_path / f"{n}.fit")[::-1].astype(float) for n in ("plain", "fixed")
+    )  # top down
+    np.testing.assert_array_equal(plain, _developed(shot.paths["dng"]) if DCRAW else plain)
+    changed = {(int(r), int(c)) for r, c in np.argwhere(plain != fixed)}
+    assert set(_stuck_sites(mapped, shot.index)) <= changed <= set(mapped.entries())
+    for row, col in _stuck_sites(mapped, shot.index):
+        level = np.median(np.delete(plain[row - 2 : row + 3 : 2, col - 2 : col + 3 : 2].reshape(-1), 4))
+        assert abs(fixed[row, col] - level) < 0.1 * (plain[row, col] - level)

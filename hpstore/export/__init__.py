@@ -92,5 +92,10 @@ def _sensor(
 
 
 def _filename(to: str, make: str | None, model: str | None, label: str) -> str:
+    """The name the format's program looks for (RawTherapee: ``<Make> <Model>.badpixels`` in its dark-frame
+    folder, LibRaw's names), else a plain one after the camera."""
+    if to == "rawtherapee":
+        maker, name = maps.libraw_names(make or "", model or "")
+        return f"{maker} {name}.badpixels".strip().replace("/", "_")
     plain = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{make or ''} {model or ''} {label}".strip()) or "camera"
-    return {"dcraw": f"{plain}.dcraw-badpixels.txt", "csv": f"{plain}.csv", "json": f"{plain}.json"}[to]
+    return f"{plain}." + {"dcraw": "dcraw-badpixels.txt", "siril": "lst"}.get(to, to)

@@ -68,6 +68,58 @@ def dcraw(defects: Sequence[Defect], sensor: Sensor) -> str:
     return "\n".join(lines) + "\n"
 
 
+# LibRaw's names of the makers whose EXIF Make differs (RawTherapee names its files after LibRaw's).
+_MAKERS = {
+    "nikon corporation": "Nikon", "nikon": "Nikon", "canon": "Canon", "sony": "Sony", "fujifilm": "Fujifilm",
+    "olympus imaging corp.": "Olympus", "olympus corporation": "Olympus", "olympus": "Olympus",
+    "om digital solutions": "OM Digital Solutions", "panasonic": "Panasonic", "pentax": "Pentax",
+    "pentax corporation": "Pentax", "ricoh imaging company, ltd.": "Pentax", "leica camera ag": "Leica",
+    "leica": "Leica", "samsung": "Samsung", "samsung techwin": "Samsung", "hasselblad": "Hasselblad",
+    "eastman kodak company": "Kodak", "kodak": "Kodak", "minolta co., ltd.": "Minolta",
+    "konica minolta camera, inc.": "Minolta", "sigma": "Sigma", "phase one": "Phase One",
+}  # fmt: skip
+
+
+def libraw_names(make: str, model: str) -> tuple[str, str]:
+    """The camera's make and model as LibRaw normalises them ("NIKON CORPORATION", "NIKON D850" -> "Nikon",
+    "D850"): the maker's short name, and the model without the maker's name in front."""
+    maker = _MAKERS.get(make.strip().lower(), make.strip())
+    name = model.strip()
+    for prefix in {make.strip(), maker, make.strip().split(" ")[0]}:
+        if prefix and name.lower().startswith(prefix.lower() + " "):
+            name = name[len(prefix) + 1 :].strip()
+    return maker, name
+
+
+def rawtherapee(defects: Sequence[Defect], sensor: Sensor) -> str:
+    """RawTherapee's ``<Make> <Model>.badpixels`` file (see :func:`rawtherapee_name`): ``x y`` per
+    photosite, column first, in the RAW image without its masked margins; RawTherapee lists no whole columns,
+    so a bad column lists each photosite. RawTherapee maps them out of every photo of the camera (the file
+    has no dates): export with ``until`` to map only what had appeared by a date."""
+    lines = [f"# hpstore defect map: {sensor.make} {sensor.model}, {sensor.width}x{sensor.height}", "# x y"]
+    for defect in defects:
+        lines.append(f"# {defect.kind} score {defect.score:.1f} first seen {_iso(defect.first_seen)}")
+        lines += [f"{col} {row}" for row, col in points(defect, sensor)]
+    return "\n".join(lines) + "\n"
+
+
+def siril(defects: Sequence[Defect], sensor: Sensor) -> str:
+    """The list Siril's ``cosme_cfa`` (``cosme`` on developed images) reads: ``P x y H`` for a bright
+    photosite, ``P x y C`` for a dark one, ``C x 0`` for a bad column and ``L y 0`` for a bad row, from 0 and
+    ``y`` counted from the top (Siril turns it into its bottom-up rows itself). No blank lines: Siril refuses
+    them."""
+    lines = [f"# hpstore defect map: {sensor.make} {sensor.model}, {sensor.width}x{sensor.height}"]
+    for defect in defects:
+        lines.append(f"# {defect.kind} score {defect.score:.1f} first seen {_iso(defect.first_seen)}")
+        if defect.row is not None and defect.col is not None:
+            lines.append(f"P {defect.col} {defect.row} {'C' if defect.z_mean < 0 else 'H'}")
+        elif defect.col is not None:
+            lines.append(f"C {defect.col} 0")
+        elif defect.row is not None:
+            lines.append(f"L {defect.row} 0")
+    return "\n".join(lines) + "\n"
+
+
 def as_json(defects: Sequence[Defect], sensor: Sensor) -> str:
     """The entries with the query's fields, as ``query --format json`` prints them."""
     return json.dumps([d.to_dict() for d in defects], indent=2) + "\n"
@@ -93,6 +145,8 @@ Writer = Callable[[Sequence[Defect], Sensor], str]
 # format -> (writer, whether it maps photosites of a RAW mosaic)
 WRITERS: dict[str, tuple[Writer, bool]] = {
     "dcraw": (dcraw, True),
+    "rawtherapee": (rawtherapee, True),
+    "siril": (siril, True),
     "csv": (as_csv, False),
     "json": (as_json, False),
 }
