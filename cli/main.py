@@ -427,6 +427,39 @@ def export(
 
 
 @app.command()
+def fix(
+    ctx: typer.Context,
+    photos: Annotated[list[str], typer.Argument(help="Photos: files, folders, patterns.", show_default=False)],
+    camera: Annotated[str, typer.Option(help=CAMERA_HELP, show_default=False)],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the repaired copies (never a photo's own).")],
+    min_score: Annotated[float, typer.Option(help="Only defects scoring at least this (robust z).")] = MIN_SCORE,
+    min_confidence: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Only defects at least this likely to be real (0-1).")
+    ] = 0.5,
+    fmt: FormatOption = Format.text,
+) -> None:
+    """Write repaired copies of a camera's JPEG and PNG photos into --out.
+
+    Each defect active at a photo's capture time is painted over, with its JPEG smear, from the pixels
+    around it. A JPEG is encoded again with its own quantization tables and chroma subsampling, and keeps
+    its EXIF, ICC profile and XMP. Originals are never touched; RAW files are left to the raw converter
+    (`hpstore export`).
+    """
+    store = open_store(ctx)
+    results = call(ctx, store.fix, camera, photos, out, min_score=min_score, min_confidence=min_confidence)
+    if not fmt.human:
+        print_rows([r.to_dict() for r in results], ["path", "status", "output", "repaired", "reason"], fmt)
+        return
+    for r in results:
+        if r.status == "fixed":
+            print(f"{r.path}: {r.repaired} defects repaired -> {r.output}")
+        else:
+            print(f"{r.path}: {r.status}: {r.reason}")
+    counts = {s: sum(r.status == s for r in results) for s in ("fixed", "unchanged", "skipped")}
+    print(", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+@app.command()
 def compact(
     ctx: typer.Context,
     before: Annotated[

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from hpstore.commands.check import CheckReport
     from hpstore.commands.compact import CompactReport
     from hpstore.export import Export
+    from hpstore.export.fix import Fixed
     from hpstore.ingest.pipeline import Event, IngestReport
 
 # The commands are imported inside the methods: reading kept rankings needs neither the state (zarr) nor the
@@ -321,6 +322,47 @@ class Store:
             since=since,
             until=until,
             geometry=geometry,
+        )
+
+    def fix(
+        self,
+        camera: CameraRef,
+        photos: Iterable[str | os.PathLike[str]],
+        out: str | os.PathLike[str],
+        *,
+        min_score: float = MIN_SCORE,
+        min_confidence: float = 0.5,
+    ) -> list[Fixed]:
+        """Repaired copies of one camera's JPEG and PNG photos in the folder ``out``.
+
+        Each defect active at a photo's capture time (its ``first_seen`` at or before it) is painted over
+        with its JPEG smear from the pixels around it; a JPEG keeps its quantization tables, chroma
+        subsampling, EXIF, ICC and XMP. Originals are never written, and ``out`` may not be the folder of
+        any of the photos.
+
+        Parameters
+        ----------
+        camera
+            The one camera the photos are from (photos of other cameras are skipped).
+        photos
+            Files, folders (walked recursively) and glob patterns.
+        min_score, min_confidence
+            Which defects to repair, as for :meth:`query`.
+
+        Returns
+        -------
+        list of Fixed
+            Per photo: fixed (with the copy's path), unchanged (no defect active then) or skipped (why).
+        """
+        from hpstore.export import fix
+
+        return fix(
+            self.settings,
+            camera=_camera(camera) or "",
+            photos=[os.fspath(p) for p in photos],
+            out=os.fspath(out),
+            min_score=min_score,
+            min_confidence=min_confidence,
         )
 
     def timeline(

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from hpstore.commands.choose import camera_label, one_camera
 from hpstore.commands.query import query
 from hpstore.detect.classes import MIN_SCORE
-from hpstore.errors import BadArgument
+from hpstore.errors import BadArgument, DecodeError, UnsupportedFormat
 from hpstore.export import maps
+from hpstore.export.fix import Fixed, fix_photo, out_folder, target_for
 from hpstore.settings import Settings
 from hpstore.store.storage import Storage
 from hpstore.types import Defect, Source
@@ -99,3 +102,44 @@ def _filename(to: str, make: str | None, model: str | None, label: str) -> str:
         return f"{maker} {name}.badpixels".strip().replace("/", "_")
     plain = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{make or ''} {model or ''} {label}".strip()) or "camera"
     return f"{plain}." + {"dcraw": "dcraw-badpixels.txt", "siril": "lst"}.get(to, to)
+
+
+def fix(
+    settings: Settings,
+    *,
+    camera: str,
+    photos: Sequence[str],
+    out: str | Path,
+    min_score: float = MIN_SCORE,
+    min_confidence: float = DEFAULT_CONFIDENCE,
+) -> list[Fixed]:
+    """Repaired copies of ``photos`` (files, folders, patterns) of one camera in the folder ``out``: each
+    defect active at a photo's capture time painted over (:mod:`hpstore.export.fix`). Photos of other
+    cameras, RAW files and unreadable ones are reported as skipped; originals are never written."""
+    from hpstore.io import discover, probe
+    from hpstore.io.identity import camera_identity
+
+    found = list(discover(photos))
+    paths = [f.path for f in found if not f.problem]
+    folder = out_folder(Path(out), paths)
+    with Storage(settings, create=False) as store:
+        cam = one_camera(store, camera)
+    rows = query(settings, camera=str(cam.id), top=DEFAULT_TOP, min_score=min_score, min_confidence=min_confidence)
+    defects = [d for d in map(Defect.from_dict, rows) if not d.extended]
+    folder.mkdir(parents=True, exist_ok=True)
+    results: list[Fixed] = [Fixed(str(f.path), "skipped", reason=f.problem) for f in found if f.problem]
+    taken: set[str] = set()
+    for path in paths:
+        try:
+            info = probe(path)
+        except (UnsupportedFormat, DecodeError) as err:
+            results.append(Fixed(str(path), "skipped", reason=str(err)))
+            continue
+        if camera_identity(info)[0] != cam.key:
+            results.append(Fixed(str(path), "skipped", reason=f"not a photo of camera {camera_label(cam)}"))
+        elif info.source == Source.RAW.value:
+            reason = "a RAW file: map its defects out in the raw converter (hpstore export)"
+            results.append(Fixed(str(path), "skipped", reason=reason))
+        else:
+            results.append(fix_photo(path, target_for(folder, path, taken), defects, info.facts.capture_time))
+    return results

@@ -1,0 +1,130 @@
+"""Repaired copies of photos: each defect active at the photo's capture time, and its JPEG smear, painted
+over from the pixels around it. Originals are never written; copies go to a folder that holds none of them.
+
+A JPEG is decoded, repaired and encoded again with its own quantization tables and chroma subsampling, so the
+rest of the image stays within a re-encoding's error (above 40 dB PSNR); EXIF, ICC and XMP are kept. PNG
+copies are lossless. RAW photos are mapped out by the raw converter instead (``hpstore export``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, JpegImagePlugin
+
+from hpstore.errors import BadArgument, DecodeError, UnsupportedFormat
+from hpstore.types import Defect, Record, Source
+
+RADIUS = 2  # pixels around a defect painted over: the pixel and its JPEG smear (the ranking's d = 2)
+
+
+@dataclass(frozen=True)
+class Fixed(Record):
+    """What ``fix`` did with one photo: ``status`` fixed (``output`` written), unchanged (no defect active
+    at its capture time: no copy) or skipped (``reason``)."""
+
+    path: str
+    status: str
+    output: str | None = None
+    repaired: int = 0
+    reason: str | None = None
+
+
+def active(
+    defects: Sequence[Defect], source: str, width: int, height: int, when: dt.datetime | None
+) -> list[Defect]:
+    """The point defects of this source and size that had appeared by ``when`` (all, for an undated photo;
+    those never dated, always)."""
+    return [
+        d
+        for d in defects
+        if d.source == source
+        and d.geometry == f"{width}x{height}"
+        and d.row is not None
+        and d.col is not None
+        and (d.first_seen is None or when is None or d.first_seen <= when)
+    ]
+
+
+def paint(pixels: np.ndarray, row: int, col: int, radius: int = RADIUS) -> None:
+    """Paint over the square of ``radius`` around (row, col), in place, each channel from the ring of pixels
+    just outside it, weighted by the inverse square of the distance: a smooth patch that carries the
+    surroundings' level and gradient in, with nothing of the defect or its smear."""
+    h, w = pixels.shape[:2]
+    reach = radius + 1
+    y0, y1, x0, x1 = max(row - reach, 0), min(row + reach + 1, h), max(col - reach, 0), min(col + reach + 1, w)
+    ys, xs = np.mgrid[y0:y1, x0:x1]
+    inner = (np.abs(ys - row) <= radius) & (np.abs(xs - col) <= radius)
+    ring = ~inner
+    if not ring.any():
+        return
+    window = pixels[y0:y1, x0:x1].astype(np.float64)
+    known = window[ring]  # (k, channels)
+    ky, kx = ys[ring], xs[ring]
+    for y, x in zip(ys[inner], xs[inner], strict=True):
+        weights = 1.0 / ((ky - y) ** 2 + (kx - x) ** 2)
+        value = weights @ known / weights.sum()
+        top = np.iinfo(pixels.dtype).max if pixels.dtype.kind == "u" else np.inf
+        pixels[y, x] = np.clip(np.rint(value), 0, top)
+
+
+def repaired_copy(path: Path, target: Path, defects: Sequence[Defect], when: dt.datetime | None) -> int:
+    """Write ``path`` with the ``defects`` active at ``when`` painted over to ``target``; the number
+    repaired (0: nothing written)."""
+    with Image.open(path) as image:
+        fmt = image.format
+        if fmt not in ("JPEG", "PNG"):
+            raise UnsupportedFormat(f"repairing {fmt} files is not supported: JPEG and PNG are")
+        if image.mode not in ("RGB", "L"):
+            raise UnsupportedFormat(f"repairing {image.mode} images is not supported: RGB and greyscale are")
+        pixels = np.array(image)
+        found = active(defects, Source.RGB.value, image.width, image.height, when)
+        if not found:
+            return 0
+        keep = {k: image.info[k] for k in ("exif", "icc_profile", "xmp", "dpi") if image.info.get(k)}
+        if fmt == "JPEG":
+            keep["qtables"] = image.quantization  # type: ignore[attr-defined]  # JpegImageFile
+            keep["subsampling"] = JpegImagePlugin.get_sampling(image)
+            keep["progressive"] = bool(image.info.get("progressive"))
+        for d in found:
+            assert d.row is not None and d.col is not None
+            paint(pixels, d.row, d.col)
+    Image.fromarray(pixels).save(target, fmt, **keep)
+    return len(found)
+
+
+def out_folder(out: Path, photos: Sequence[Path]) -> Path:
+    """The folder for the copies; refused when it is the folder of one of the photos (or inside the
+    photos' folders given as such), so that no original can be overwritten."""
+    out = out.expanduser().resolve()
+    for photo in photos:
+        if photo.expanduser().resolve().parent == out:
+            raise BadArgument(f"--out {out} holds {photo.name}: repaired copies never go into a source folder")
+    return out
+
+
+def target_for(out: Path, photo: Path, taken: set[str]) -> Path:
+    """A name in ``out`` for the copy of ``photo``: its own, with a number added on a clash."""
+    name, number = photo.name, 1
+    while name.lower() in taken or (out / name).exists():
+        number += 1
+        name = f"{photo.stem}-{number}{photo.suffix}"
+    taken.add(name.lower())
+    return out / name
+
+
+def fix_photo(path: Path, target: Path, defects: Sequence[Defect], when: dt.datetime | None) -> Fixed:
+    """Repair one photo into ``target``, reporting problems as a status rather than raising."""
+    try:
+        count = repaired_copy(path, target, defects, when)
+    except (UnsupportedFormat, DecodeError) as err:
+        return Fixed(str(path), "skipped", reason=str(err))
+    except OSError as err:
+        return Fixed(str(path), "skipped", reason=f"cannot read or write: {err.strerror or err}")
+    if count == 0:
+        return Fixed(str(path), "unchanged", reason="no defect of this camera active at its capture time")
+    return Fixed(str(path), "fixed", str(target), count)

@@ -1,0 +1,108 @@
+"""Repaired copies of photos (issue 16): the defects active at each photo's capture time painted over, the
+rest of a JPEG within a re-encoding's error, its tables and metadata kept, the originals untouched."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hpstore.cli.main import app
+from PIL import Image
+from typer.testing import CliRunner
+
+import hpstore
+from hpstore.errors import BadArgument
+from hpstore.testing.simulator import Archive, CameraSpec, Defect, write_archive
+
+CAMERA = CameraSpec(make="Simcam", model="J100", serial="FIX00001", height=200, width=300)
+STUCK, LATE = (40, 60), (120, 201)
+ONSET = 20
+
+
+@pytest.fixture(scope="module")
+def shoot(tmp_path_factory: pytest.TempPathFactory) -> tuple[Archive, Path]:
+    root = tmp_path_factory.mktemp("fix")
+    defects = [Defect(*STUCK, "stuck"), Defect(*LATE, "stuck", onset=ONSET)]
+    archive = write_archive(root / "photos", CAMERA, defects, shots=40, formats=("jpg", "png"), seed=2)
+    with hpstore.open(root / "store") as store:
+        store.ingest([root / "photos"])
+    return archive, root / "store"
+
+
+def _excess(pixels: np.ndarray, row: int, col: int) -> float:
+    """How far a pixel lies from the ring 4 pixels out (outside its JPEG smear), largest over channels."""
+    rows, cols = slice(row - 4, row + 5), slice(col - 4, col + 5)
+    ring = np.concatenate(
+        [pixels[row - 4, cols], pixels[row + 4, cols], pixels[rows, col - 4], pixels[rows, col + 4]]
+    )
+    return float(np.abs(pixels[row, col].astype(float) - np.median(ring, axis=0)).max())
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10(255.0**2 / np.mean((a.astype(float) - b.astype(float)) ** 2)))
+
+
+def test_a_fixed_jpeg_loses_its_defects_and_keeps_its_tables_metadata_and_quality(
+    shoot: tuple[Archive, Path], tmp_path: Path
+) -> None:
+    archive, store_path = shoot
+    before, after = archive.shots[ONSET - 5].paths["jpg"], archive.shots[39].paths["jpg"]
+    digest = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in (before, after)}
+    with hpstore.open(store_path) as store:
+        results = store.fix("FIX00001", [before, after], tmp_path / "out")
+    assert [r.status for r in results] == ["fixed", "fixed"], results
+    for photo, result in zip((before, after), results, strict=True):
+        assert hashlib.sha256(photo.read_bytes()).hexdigest() == digest[photo]  # the original is untouched
+        assert result.output is not None
+        original, fixed = Image.open(photo), Image.open(result.output)
+        assert fixed.quantization == original.quantization  # type: ignore[attr-defined]
+        assert fixed.info["exif"] == original.info["exif"]
+        a, b = np.asarray(original), np.asarray(fixed)
+        assert _psnr(a, b) >= 40
+        assert _excess(b, *STUCK) <= 0.35 * _excess(a, *STUCK)  # at least 65 % of the excess gone
+        if photo is after:
+            assert _excess(b, *LATE) <= 0.35 * _excess(a, *LATE)
+        else:  # before its onset the late defect is not there to repair: that pixel is the photo's own
+            assert abs(_excess(b, *LATE) - _excess(a, *LATE)) <= 8  # only the re-encoding's error
+
+
+def test_a_png_copy_is_repaired_losslessly(shoot: tuple[Archive, Path], tmp_path: Path) -> None:
+    archive, store_path = shoot
+    photo = archive.shots[39].paths["png"]
+    with hpstore.open(store_path) as store:
+        (result,) = store.fix("FIX00001", [photo], tmp_path)
+    assert result.status == "fixed" and result.output is not None
+    a, b = np.asarray(Image.open(photo)), np.asarray(Image.open(result.output))
+    changed = np.argwhere((a != b).any(axis=2))
+    near = [min(max(abs(r - y), abs(c - x)) for y, x in (STUCK, LATE)) for r, c in changed]
+    assert max(near) <= 2  # nothing but the defects and their smear
+    assert _excess(b, *STUCK) <= 0.35 * _excess(a, *STUCK)
+
+
+def test_fix_refuses_a_source_folder_and_skips_what_it_cannot_repair(
+    shoot: tuple[Archive, Path], tmp_path: Path
+) -> None:
+    archive, store_path = shoot
+    photo = archive.shots[39].paths["jpg"]
+    other = CameraSpec(serial="OTHER001", height=120, width=160)
+    stranger = write_archive(tmp_path / "other", other, [], shots=1, formats=("jpg",)).shots[0].paths["jpg"]
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(photo.read_bytes()[:300])
+    with hpstore.open(store_path) as store:
+        with pytest.raises(BadArgument, match="never go into a source folder"):
+            store.fix("FIX00001", [photo], photo.parent)
+        results = store.fix("FIX00001", [stranger, broken, tmp_path / "missing.jpg"], tmp_path / "out")
+    assert [r.status for r in results] == ["skipped"] * 3, results
+    assert all(r.reason for r in results) and not any((tmp_path / "out").iterdir())
+
+
+def test_the_cli_fixes_a_folder_and_says_what_it_did(shoot: tuple[Archive, Path], tmp_path: Path) -> None:
+    archive, store_path = shoot
+    folder = archive.shots[0].paths["jpg"].parent
+    args = ["--store", str(store_path), "fix", "--camera", "FIX00001", "--out", str(tmp_path), str(folder)]
+    result = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "fixed 80, unchanged 0, skipped 0" in result.stdout  # 40 JPEGs and 40 PNGs
+    assert len(list(tmp_path.iterdir())) == 80
