@@ -460,6 +460,38 @@ def fix(
 
 
 @app.command()
+def report(
+    ctx: typer.Context,
+    camera: Annotated[str, typer.Option(help=CAMERA_HELP, show_default=False)],
+    output: Annotated[Path, typer.Option("-o", "--output", help="The HTML page to write.", show_default=False)],
+    png: Annotated[Path | None, typer.Option("--png", help="Also write the sensor map as a PNG here.")] = None,
+    source: Annotated[
+        Source | None, typer.Option(help="Only this source (default: raw when there is any).")
+    ] = None,
+    top: Annotated[int, typer.Option(min=1, help="Most defects on the page.")] = 1000,
+    min_confidence: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Only defects at least this likely to be real (0-1).")
+    ] = 0.5,
+) -> None:
+    """Write one self-contained HTML page about a camera's sensor: the sensor with each defect placed by
+    class and score, a close-up of each defect from a photo where it stood out next to its neighbourhood,
+    its history per period, and the timeline chart. Every image is embedded: the page opens offline."""
+    import base64
+
+    found = call(ctx, open_store(ctx).report, camera, source=source, top=top, min_confidence=min_confidence)
+    try:
+        output.write_text(found.html, encoding="utf-8")
+        if png is not None:
+            if found.png is None:
+                fail("no defects to map: no PNG written")
+            png.write_bytes(base64.b64decode(found.png.split(",", 1)[1]))
+    except OSError as err:
+        fail(f"cannot write the report: {err.strerror or err}")
+    print(f"{found.defects} defects of camera {found.camera} ({found.source}), {found.crops} shown in close-up: "
+          f"{output}" + (f", map {png}" if png is not None else ""))  # fmt: skip
+
+
+@app.command()
 def compact(
     ctx: typer.Context,
     before: Annotated[

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from hpstore.commands.compact import CompactReport
     from hpstore.export import Export
     from hpstore.export.fix import Fixed
+    from hpstore.export.report import Report
     from hpstore.ingest.pipeline import Event, IngestReport
 
 # The commands are imported inside the methods: reading kept rankings needs neither the state (zarr) nor the
@@ -364,6 +365,41 @@ class Store:
             min_score=min_score,
             min_confidence=min_confidence,
         )
+
+    def report(
+        self,
+        camera: CameraRef,
+        *,
+        source: Source | str | None = None,
+        top: int = 1000,
+        min_confidence: float = 0.5,
+    ) -> Report:
+        """One camera's defects on a self-contained HTML page (every image embedded; it opens offline).
+
+        The page shows the sensor with each defect placed by class and score, a close-up of each defect from a
+        photo where it stood out (its CFA colour's samples for RAW, the developed pixels for JPEG) next to
+        its neighbourhood, in how many photos it stood out per period, and the sensor's timeline.
+
+        Parameters
+        ----------
+        camera
+            The one camera.
+        source
+            ``raw`` or ``rgb`` (default: raw when the camera has RAW photos).
+        top, min_confidence
+            Which defects, as for :meth:`query`.
+
+        Returns
+        -------
+        Report
+            The page (``html``) and the sensor map as a PNG data URI (``png``, None without defects).
+        """
+        from hpstore.export.report import report
+
+        return report(
+            self, _camera(camera) or "", source=None if source is None else str(source), top=top,
+            min_confidence=min_confidence,
+        )  # fmt: skip
 
     def timeline(
         self,
