@@ -438,12 +438,13 @@ def fix(
     ] = 0.5,
     fmt: FormatOption = Format.text,
 ) -> None:
-    """Write repaired copies of a camera's JPEG and PNG photos into --out.
+    """Write repaired copies of a camera's JPEG, PNG and DNG photos into --out.
 
     Each defect active at a photo's capture time is painted over, with its JPEG smear, from the pixels
     around it. A JPEG is encoded again with its own quantization tables and chroma subsampling, and keeps
-    its EXIF, ICC profile and XMP. Originals are never touched; RAW files are left to the raw converter
-    (`hpstore export`).
+    its EXIF, ICC profile and XMP. A DNG copy gets the defects as a FixBadPixelsList opcode (applied by
+    Adobe Camera Raw and Lightroom) and, where its data is uncompressed, repaired photosites. Originals are
+    never touched; other RAW formats are left to the raw converter (`hpstore export`).
     """
     store = open_store(ctx)
     results = call(ctx, store.fix, camera, photos, out, min_score=min_score, min_confidence=min_confidence)

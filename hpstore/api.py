@@ -334,12 +334,13 @@ class Store:
         min_score: float = MIN_SCORE,
         min_confidence: float = 0.5,
     ) -> list[Fixed]:
-        """Repaired copies of one camera's JPEG and PNG photos in the folder ``out``.
+        """Repaired copies of one camera's JPEG, PNG and DNG photos in the folder ``out``.
 
         Each defect active at a photo's capture time (its ``first_seen`` at or before it) is painted over
         with its JPEG smear from the pixels around it; a JPEG keeps its quantization tables, chroma
-        subsampling, EXIF, ICC and XMP. Originals are never written, and ``out`` may not be the folder of
-        any of the photos.
+        subsampling, EXIF, ICC and XMP. A DNG copy carries the defects as a FixBadPixelsList opcode, and
+        repaired photosites where its data is uncompressed. Originals are never written, and ``out`` may not
+        be the folder of any of the photos.
 
         Parameters
         ----------

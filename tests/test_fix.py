@@ -4,10 +4,15 @@ rest of a JPEG within a re-encoding's error, its tables and metadata kept, the o
 from __future__ import annotations
 
 import hashlib
+import io
+import shutil
+import struct
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+import rawpy
 from hpstore.cli.main import app
 from PIL import Image
 from typer.testing import CliRunner
@@ -106,3 +111,51 @@ def test_the_cli_fixes_a_folder_and_says_what_it_did(shoot: tuple[Archive, Path]
     assert result.exit_code == 0, result.output
     assert "fixed 80, unchanged 0, skipped 0" in result.stdout  # 40 JPEGs and 40 PNGs
     assert len(list(tmp_path.iterdir())) == 80
+
+
+EXIFTOOL = shutil.which("exiftool")
+MASKED = CameraSpec(make="Simcam", model="D100", serial="DNG00001", height=120, width=160, masked=(4, 12, 2, 6))
+
+
+def test_a_fixed_dng_carries_the_opcode_at_stored_coordinates_and_repaired_photosites(tmp_path: Path) -> None:
+    stuck, late, onset = (30, 50), (80, 101), 6
+    defects = [Defect(*stuck, "stuck"), Defect(*late, "stuck", onset=onset)]
+    archive = write_archive(tmp_path / "photos", MASKED, defects, shots=14, formats=("dng",), seed=4)
+    with hpstore.open(tmp_path / "store") as store:
+        store.ingest([tmp_path / "photos"])
+        early, last = archive.shots[onset - 2].paths["dng"], archive.shots[13].paths["dng"]
+        original = last.read_bytes()
+        results = store.fix("DNG00001", [early, last], tmp_path / "out")
+    assert [r.status for r in results] == ["fixed", "fixed"] and last.read_bytes() == original
+    for photo, result, sites in zip((early, last), results, ([stuck], [stuck, late]), strict=True):
+        assert result.output is not None
+        copy = Path(result.output)
+        points = _opcode_points(copy.read_bytes())
+        top, left = MASKED.masked[:2]
+        assert points == {(r + top, c + left) for r, c in sites}  # the whole stored image's coordinates
+        with rawpy.imread(str(photo)) as a, rawpy.imread(str(copy)) as b:
+            before, after = a.raw_image_visible.astype(int), b.raw_image_visible.astype(int)
+        changed = {(int(r), int(c)) for r, c in np.argwhere(before != after)}
+        assert changed == set(sites)
+        for r, c in sites:
+            ring = [before[r + dy, c + dx] for dy in (-2, 0, 2) for dx in (-2, 0, 2) if dy or dx]
+            assert after[r, c] == sum(ring) // 8 and before[r, c] == MASKED.white_level
+        if EXIFTOOL:
+            said = subprocess.run([EXIFTOOL, "-s3", "-OpcodeList1", str(copy)], capture_output=True, text=True)
+            assert said.stdout.strip() == "FixBadPixelsList"
+
+
+def _opcode_points(data: bytes) -> set[tuple[int, int]]:
+    """The points of the FixBadPixelsList opcode in a DNG's OpcodeList1, read with the file's own TIFF
+    structure (not hpstore's reader)."""
+    import tifffile
+
+    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        value = tif.pages[0].tags[51008].value
+    (count,) = struct.unpack(">I", value[:4])
+    assert count == 1
+    opcode, _version, _flags, size = struct.unpack(">IIII", value[4:20])
+    assert opcode == 5 and size == len(value) - 20
+    _phase, points, rects = struct.unpack(">III", value[20:32])
+    assert rects == 0
+    return {struct.unpack(">ii", value[32 + 8 * i : 40 + 8 * i]) for i in range(points)}

@@ -137,9 +137,13 @@ def fix(
             continue
         if camera_identity(info)[0] != cam.key:
             results.append(Fixed(str(path), "skipped", reason=f"not a photo of camera {camera_label(cam)}"))
-        elif info.source == Source.RAW.value:
-            reason = "a RAW file: map its defects out in the raw converter (hpstore export)"
+        elif info.source == Source.RAW.value and path.suffix.lower() != ".dng":
+            reason = "a RAW file other than DNG: map its defects out in the raw converter (hpstore export)"
             results.append(Fixed(str(path), "skipped", reason=reason))
+        elif info.source == Source.RAW.value:
+            own = [d for d in defects if d.geometry == f"{info.width}x{info.height}"]
+            target = target_for(folder, path, taken)
+            results.append(fix_photo(path, target, own, info.facts.capture_time, dng=True))
         else:
             results.append(fix_photo(path, target_for(folder, path, taken), defects, info.facts.capture_time))
     return results

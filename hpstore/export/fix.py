@@ -3,7 +3,9 @@ over from the pixels around it. Originals are never written; copies go to a fold
 
 A JPEG is decoded, repaired and encoded again with its own quantization tables and chroma subsampling, so the
 rest of the image stays within a re-encoding's error (above 40 dB PSNR); EXIF, ICC and XMP are kept. PNG
-copies are lossless. RAW photos are mapped out by the raw converter instead (``hpstore export``).
+copies are lossless. A DNG copy carries the defects as a FixBadPixelsList opcode, which Adobe Camera Raw and
+Lightroom apply, and repaired photosites where its data is uncompressed (``hpstore.export.dng``); other RAW
+formats are mapped out by the raw converter (``hpstore export``).
 """
 
 from __future__ import annotations
@@ -97,6 +99,26 @@ def repaired_copy(path: Path, target: Path, defects: Sequence[Defect], when: dt.
     return len(found)
 
 
+def repaired_dng(path: Path, target: Path, defects: Sequence[Defect], when: dt.datetime | None) -> int:
+    """Write a copy of the DNG ``path`` to ``target`` with the defects active at ``when`` in a
+    FixBadPixelsList opcode (and repaired in the data, when it is uncompressed); the number mapped (0:
+    nothing written). Dimensions are checked against the defects' geometry by the caller."""
+    from hpstore.export.dng import with_opcode
+
+    found = [
+        d
+        for d in defects
+        if d.source == Source.RAW.value and (d.first_seen is None or when is None or d.first_seen <= when)
+    ]
+    points = [(d.row, d.col) for d in found if d.row is not None and d.col is not None]
+    columns = [d.col for d in found if d.row is None and d.col is not None]
+    rows = [d.row for d in found if d.col is None and d.row is not None]
+    if not (points or columns or rows):
+        return 0
+    target.write_bytes(with_opcode(path.read_bytes(), points, columns, rows))
+    return len(found)
+
+
 def out_folder(out: Path, photos: Sequence[Path]) -> Path:
     """The folder for the copies; refused when it is the folder of one of the photos (or inside the
     photos' folders given as such), so that no original can be overwritten."""
@@ -117,10 +139,13 @@ def target_for(out: Path, photo: Path, taken: set[str]) -> Path:
     return out / name
 
 
-def fix_photo(path: Path, target: Path, defects: Sequence[Defect], when: dt.datetime | None) -> Fixed:
-    """Repair one photo into ``target``, reporting problems as a status rather than raising."""
+def fix_photo(
+    path: Path, target: Path, defects: Sequence[Defect], when: dt.datetime | None, *, dng: bool = False
+) -> Fixed:
+    """Repair one photo (``dng``: a DNG, whose defects must be of its geometry) into ``target``, reporting
+    problems as a status rather than raising."""
     try:
-        count = repaired_copy(path, target, defects, when)
+        count = (repaired_dng if dng else repaired_copy)(path, target, defects, when)
     except (UnsupportedFormat, DecodeError) as err:
         return Fixed(str(path), "skipped", reason=str(err))
     except OSError as err:
