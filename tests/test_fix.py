@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 import rawpy
 from hpstore.cli.main import app
-from PIL import Image
+from PIL import Image, JpegImagePlugin
 from typer.testing import CliRunner
 
 import hpstore
 from hpstore.errors import BadArgument
 from hpstore.testing.simulator import Archive, CameraSpec, Defect, write_archive
+from hpstore.types import Defect as Found
 
 CAMERA = CameraSpec(make="Simcam", model="J100", serial="FIX00001", height=200, width=300)
 STUCK, LATE = (40, 60), (120, 201)
@@ -159,3 +160,38 @@ def _opcode_points(data: bytes) -> set[tuple[int, int]]:
     _phase, points, rects = struct.unpack(">III", value[20:32])
     assert rects == 0
     return {struct.unpack(">ii", value[32 + 8 * i : 40 + 8 * i]) for i in range(points)}
+
+
+REAL = Path(__file__).parent / "data" / "real"
+
+
+@pytest.mark.parametrize("name", ["olympus_e-p3.jpg", "canon_eos600d_lightroom.jpg", "nikon_d90.jpg"])
+def test_a_real_cameras_jpeg_keeps_its_tables_subsampling_and_metadata(name: str, tmp_path: Path) -> None:
+    from hpstore.export.fix import repaired_copy
+
+    source = REAL / name
+    with Image.open(source) as image:
+        width, height = image.size
+        sampling = JpegImagePlugin.get_sampling(image)
+    row, col = height // 2, width // 2
+    defect = _developed_defect(row, col, f"{width}x{height}")
+    assert repaired_copy(source, tmp_path / name, [defect], None) == 1
+    original, fixed = Image.open(source), Image.open(tmp_path / name)
+    assert fixed.quantization == original.quantization  # type: ignore[attr-defined]
+    assert JpegImagePlugin.get_sampling(fixed) == sampling
+    for key in ("exif", "icc_profile", "xmp"):
+        assert fixed.info.get(key) == original.info.get(key), key
+    a, b = np.asarray(original), np.asarray(fixed)
+    assert _psnr(a, b) >= 40
+    away = np.ones(a.shape[:2], bool)
+    away[row - 8 : row + 9, col - 8 : col + 9] = False
+    assert np.abs(a[away].astype(int) - b[away]).mean() <= 2  # elsewhere: a re-encoding's rounding only
+
+
+def _developed_defect(row: int, col: int, geometry: str) -> Found:
+    """A developed-image defect as a query gives it, at (row, col)."""
+    return Found.from_dict(
+        {"camera": "x", "camera_id": 1, "make": None, "model": None, "source": "rgb", "row": row, "col": col,
+         "channel": "R", "kind": "stuck", "score": 50.0, "confidence": 1.0, "n": 10, "mean": 255.0, "std": 0.0,
+         "z_mean": 30.0, "z_std": -5.0, "neighbour_mean": 90.0, "neighbour_std": 8.0, "geometry": geometry}
+    )  # fmt: skip
