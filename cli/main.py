@@ -362,7 +362,7 @@ def timeline(
             print(f"chart written to {plot}")
 
 
-MAP_FORMATS = ("dcraw", "rawtherapee", "siril", "csv", "json")
+MAP_FORMATS = ("dcraw", "rawtherapee", "siril", "dng", "csv", "json")
 
 
 @app.command()
@@ -398,8 +398,10 @@ def export(
     `rawtherapee`: the camera's `<Make> <Model>.badpixels` (LibRaw's names), `x y` per photosite; put it in
     the folder RawTherapee's preferences give for dark frames, and it maps them out of every photo of the
     camera (use --until to map only what had appeared by a date). `siril`: the list `cosme_cfa` reads (`P x y H|C`,
-    `C x 0` for a column, y from the top). `csv`, `json`: the query's fields, for scripts. Entries that are
-    light in the scene (`extended`) are never mapped.
+    `C x 0` for a column, y from the top). `dng`: the value of a DNG OpcodeList1 tag with a FixBadPixelsList
+    opcode (binary), laid out as the camera's newest DNG; `hpstore fix` writes it into DNG copies. `csv`,
+    `json`: the query's fields, for scripts. Entries that are light in the scene (`extended`) are never
+    mapped.
     """
     since, until = _date(ctx, "--since", since), _date(ctx, "--until", until)
     found = call(
@@ -416,11 +418,17 @@ def export(
         geometry=geometry,
     )
     if output is None:
-        sys.stdout.write(found.text)
+        if found.data is not None:
+            sys.stdout.buffer.write(found.data)
+        else:
+            sys.stdout.write(found.text)
         return
     target = output / found.filename if output.is_dir() else output
     try:
-        target.write_text(found.text)
+        if found.data is not None:
+            target.write_bytes(found.data)
+        else:
+            target.write_text(found.text)
     except OSError as err:
         fail(f"cannot write {target}: {err.strerror or err}")
     print(f"{found.entries} defects ({found.photosites} photosites) of camera {found.camera} written to {target}")

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import shutil
+import struct
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,3 +196,17 @@ def test_siril_cosme_repairs_exactly_the_listed_photosites(mapped: Mapped, tmp_p
     for row, col in _stuck_sites(mapped, shot.index):
         level = np.median(np.delete(plain[row - 2 : row + 3 : 2, col - 2 : col + 3 : 2].reshape(-1), 4))
         assert abs(fixed[row, col] - level) < 0.1 * (plain[row, col] - level)
+
+
+def test_the_dng_map_is_an_opcode_list_in_the_stored_images_coordinates(mapped: Mapped) -> None:
+    with hpstore.open(mapped.store) as store:
+        found = store.export("MAP00001", "dng")
+    assert found.data is not None and found.filename.endswith(".OpcodeList1.bin")
+    data = found.data
+    count, opcode, version, _flags, size = struct.unpack(">IIIII", data[:20])
+    assert (count, opcode, version, size) == (1, 5, 0x01030000, len(data) - 20)
+    phase, points, rects = struct.unpack(">III", data[20:32])
+    assert phase == 1 and rects == 0  # RGGB at the stored image's top left (even margins)
+    stored = {struct.unpack(">ii", data[32 + 8 * i : 40 + 8 * i]) for i in range(points)}
+    top, left = CAMERA.masked[:2]
+    assert stored == {(r + top, c + left) for r, c in mapped.entries()}

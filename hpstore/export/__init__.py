@@ -33,6 +33,7 @@ class Export:
     entries: int
     photosites: int
     format: str
+    data: bytes | None = None  # a binary map (dng): written instead of ``text``, which describes it
 
 
 def export(
@@ -75,7 +76,38 @@ def export(
     label = camera_label(cam)
     covered = sum(1 for d in defects for _ in maps.points(d, sensor)) if sensor_map else len(defects)
     name = _filename(to, cam.make, cam.model, label)
+    if to == "dng":
+        data = _dng_map(settings, cam.id, sensor, defects)
+        return Export(write(defects, sensor), name, label, len(defects), covered, to, data)
     return Export(write(defects, sensor), name, label, len(defects), covered, to)
+
+
+def _dng_map(settings: Settings, camera_id: int, sensor: maps.Sensor, defects: Sequence[Defect]) -> bytes:
+    """The OpcodeList1 value for the camera's DNGs, laid out (active area, CFA phase) as its newest DNG of
+    this size that can still be read."""
+    from hpstore.export import dng
+    from hpstore.io import fs_path
+
+    with Storage(settings, create=False) as store:
+        groups = [
+            g.id
+            for g in store.catalog.groups([camera_id])
+            if g.source == Source.RAW and (g.width, g.height) == (sensor.width, sensor.height)
+        ]
+        photos = store.catalog.photos(groups)
+    photos.sort(key=lambda p: p.capture_time or dt.datetime.min, reverse=True)
+    points = [(d.row, d.col) for d in defects if d.row is not None and d.col is not None]
+    columns = [d.col for d in defects if d.row is None and d.col is not None]
+    rows = [d.row for d in defects if d.col is None and d.row is not None]
+    for photo in photos:
+        path = fs_path(photo.path, photo.path_bytes)
+        if path.suffix.lower() != ".dng":
+            continue
+        try:
+            return dng.map_for(path.read_bytes(), points, columns, rows)
+        except (OSError, DecodeError):
+            continue
+    raise BadArgument("a dng map takes its layout from the camera's DNGs, and none of them can be read")
 
 
 def _sensor(
@@ -101,7 +133,7 @@ def _filename(to: str, make: str | None, model: str | None, label: str) -> str:
         maker, name = maps.libraw_names(make or "", model or "")
         return f"{maker} {name}.badpixels".strip().replace("/", "_")
     plain = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{make or ''} {model or ''} {label}".strip()) or "camera"
-    return f"{plain}." + {"dcraw": "dcraw-badpixels.txt", "siril": "lst"}.get(to, to)
+    return f"{plain}." + {"dcraw": "dcraw-badpixels.txt", "siril": "lst", "dng": "OpcodeList1.bin"}.get(to, to)
 
 
 def fix(

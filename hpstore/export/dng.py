@@ -159,6 +159,35 @@ class Tiff:
         struct.pack_into(self.e + "I", self.data, ifd.pointer_at, at)
 
 
+def _layout(tiff: Tiff, raw: _Ifd) -> tuple[int, int, int, int, int]:
+    """(top, left, stored width, stored height, Bayer phase) of a DNG's raw image."""
+    top, left = 0, 0
+    if 50829 in raw.entries:  # ActiveArea: top, left, bottom, right
+        top, left = tiff.ints(raw.entries[50829])[:2]
+    width, height = tiff.ints(raw.entries[256])[0], tiff.ints(raw.entries[257])[0]
+    pattern = tiff.ints(raw.entries[33422]) if 33422 in raw.entries else [0, 1, 1, 2]
+    return top, left, width, height, bayer_phase(pattern[:4], top, left)
+
+
+def fix_bad_pixels_for(
+    tiff: Tiff, raw: _Ifd, points: Sequence[tuple[int, int]], columns: Sequence[int], rows: Sequence[int]
+) -> bytes:
+    """The FixBadPixelsList opcode for a DNG's layout: ``points`` ((row, col) of the image without its
+    masked margins), whole ``columns`` and ``rows``, moved to the whole stored image's coordinates. The CFA
+    pattern is taken as the active area's, as the DNG specification has it."""
+    top, left, width, height, phase = _layout(tiff, raw)
+    stored = [(r + top, c + left) for r, c in points]
+    rects = [(0, c + left, height, c + left + 1) for c in columns]
+    rects += [(r + top, 0, r + top + 1, width) for r in rows]
+    return fix_bad_pixels(stored, rects, phase)
+
+
+def map_for(data: bytes, points: Sequence[tuple[int, int]], columns: Sequence[int], rows: Sequence[int]) -> bytes:
+    """The value of an OpcodeList1 tag holding these defects, for DNGs laid out as the DNG ``data``."""
+    tiff = Tiff(data)
+    return opcode_list([fix_bad_pixels_for(tiff, tiff.raw_ifd(), points, columns, rows)])
+
+
 def with_opcode(
     data: bytes,
     points: Sequence[tuple[int, int]],
@@ -168,24 +197,16 @@ def with_opcode(
     repair: bool = True,
 ) -> bytes:
     """A DNG's bytes with FixBadPixelsList for ``points`` ((row, col) of the image without its masked
-    margins), whole ``columns`` and ``rows`` added to OpcodeList1, and, where the raw image is uncompressed
-    16-bit, the points repaired (each from its same-colour neighbours two apart) when ``repair`` is set.
-
-    The CFA pattern is taken as the active area's, as the DNG specification has it."""
+    margins), whole ``columns`` and ``rows`` added to its OpcodeList1 (after any opcodes it holds), and,
+    where the raw image is uncompressed 16-bit, the points repaired (each from its same-colour neighbours
+    two apart) when ``repair`` is set."""
     tiff = Tiff(data)
     raw = tiff.raw_ifd()
-    top, left = 0, 0
-    if 50829 in raw.entries:  # ActiveArea: top, left, bottom, right
-        top, left = tiff.ints(raw.entries[50829])[:2]
-    width, height = tiff.ints(raw.entries[256])[0], tiff.ints(raw.entries[257])[0]
-    pattern = tiff.ints(raw.entries[33422]) if 33422 in raw.entries else [0, 1, 1, 2]
-    stored = [(r + top, c + left) for r, c in points]
-    rects = [(0, c + left, height, c + left + 1) for c in columns]
-    rects += [(r + top, 0, r + top + 1, width) for r in rows]
     existing = tiff.value(raw.entries[OPCODE_LIST1]) if OPCODE_LIST1 in raw.entries else None
-    opcodes = opcode_list([fix_bad_pixels(stored, rects, bayer_phase(pattern[:4], top, left))], existing)
+    opcodes = opcode_list([fix_bad_pixels_for(tiff, raw, points, columns, rows)], existing)
     if repair:
-        _repair_values(tiff, raw, stored)
+        top, left = _layout(tiff, raw)[:2]
+        _repair_values(tiff, raw, [(r + top, c + left) for r, c in points])
     tiff.append_ifd(raw, {OPCODE_LIST1: (_UNDEFINED, opcodes)})
     return bytes(tiff.data)
 

@@ -120,6 +120,13 @@ def siril(defects: Sequence[Defect], sensor: Sensor) -> str:
     return "\n".join(lines) + "\n"
 
 
+def dng(defects: Sequence[Defect], sensor: Sensor) -> str:
+    """What a DNG map (binary: the value of an OpcodeList1 tag, ``hpstore.export.dng``) holds, as text."""
+    lines = [f"# hpstore DNG FixBadPixelsList map: {sensor.make} {sensor.model}, {sensor.width}x{sensor.height}"]
+    lines += [f"# {d.kind} row {d.row} col {d.col} score {d.score:.1f}" for d in defects]
+    return "\n".join(lines) + "\n"
+
+
 def as_json(defects: Sequence[Defect], sensor: Sensor) -> str:
     """The entries with the query's fields, as ``query --format json`` prints them."""
     return json.dumps([d.to_dict() for d in defects], indent=2) + "\n"
@@ -147,6 +154,7 @@ WRITERS: dict[str, tuple[Writer, bool]] = {
     "dcraw": (dcraw, True),
     "rawtherapee": (rawtherapee, True),
     "siril": (siril, True),
+    "dng": (dng, True),
     "csv": (as_csv, False),
     "json": (as_json, False),
 }
