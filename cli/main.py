@@ -491,8 +491,6 @@ def report(
     try:
         output.write_text(found.html, encoding="utf-8")
         if png is not None:
-            if found.png is None:
-                fail("no defects to map: no PNG written")
             png.write_bytes(base64.b64decode(found.png.split(",", 1)[1]))
     except OSError as err:
         fail(f"cannot write the report: {err.strerror or err}")

@@ -393,7 +393,7 @@ class Store:
         Returns
         -------
         Report
-            The page (``html``) and the sensor map as a PNG data URI (``png``, None without defects).
+            The page (``html``) and the sensor map as a PNG data URI (``png``).
         """
         from hpstore.export.report import report
 

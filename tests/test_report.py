@@ -17,6 +17,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import hpstore
+from hpstore.errors import BadArgument
 from hpstore.testing.simulator import CameraSpec, Defect, write_archive
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -99,3 +100,17 @@ def test_a_browser_draws_the_page_with_its_pictures(page: tuple[Path, Path, Path
     coloured = (np.abs(pixels - pixels.mean(axis=2, keepdims=True)) > 40).any(axis=2)
     grey = (pixels.std(axis=2) < 3) & (pixels.mean(axis=2) < 200) & (pixels.mean(axis=2) > 20)
     assert coloured.sum() > 500 and grey.sum() > 5000
+
+
+def test_a_clean_camera_gets_its_outline_and_an_unknown_source_an_error(tmp_path: Path) -> None:
+    clean = CameraSpec(serial="CLEAN001", height=120, width=160)
+    write_archive(tmp_path / "photos", clean, [], shots=12, formats=("jpg",), seed=5)
+    with hpstore.open(tmp_path / "store") as store:
+        store.ingest([tmp_path / "photos"])
+        found = store.report("CLEAN001")
+        with pytest.raises(BadArgument, match="no raw photos"):
+            store.report("CLEAN001", source="raw")
+    assert found.defects == 0 and found.source == "rgb"
+    assert "<svg" in found.html and "the sensor is clean" in found.html
+    with Image.open(io.BytesIO(base64.b64decode(found.png.split(",", 1)[1]))) as drawn:
+        assert drawn.size == (900, round(120 * 900 / 160))

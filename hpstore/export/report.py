@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw
 
 from hpstore.commands.chart import COLOURS as CHART_COLOURS
 from hpstore.commands.choose import camera_label, one_camera
-from hpstore.errors import HpstoreError, WindowError
+from hpstore.errors import BadArgument, HpstoreError, WindowError
 from hpstore.store.catalog import Camera, Group
 from hpstore.store.storage import Storage
 from hpstore.timeaxis.families import read_frame
@@ -38,10 +38,10 @@ CROPS = 24  # defects shown with crops and history
 
 @dataclass(frozen=True)
 class Report:
-    """What ``report`` wrote: the page, the PNG map (if asked), and what they show."""
+    """What ``report`` made: the page, the sensor map as a PNG, and what they show."""
 
     html: str
-    png: str | None
+    png: str  # the sensor map, a PNG data URI
     camera: str
     source: str
     defects: int
@@ -183,12 +183,15 @@ def report(
         sections = [_defect_section(store, storage, cam, d, groups) for d in defects[:shown]]
     label = camera_label(cam)
     name = html.escape(" ".join(x for x in (cam.make, cam.model) if x) or "camera") + f" ({html.escape(label)})"
-    if defects:
-        width, height = _size(defects)
-        drawing = sensor_svg(defects, width, height)
-        png = _png(sensor_png(defects, width, height))
-    else:
-        drawing, png = "<p>No defects: the sensor is clean at these settings.</p>", None
+    # the sensor's outline even when it is clean: the largest size of this source (its full sensor)
+    sizes = [(g.width, g.height) for g in groups.values() if g.source == source]
+    if not sizes:
+        raise BadArgument(f"camera {label} has no {source} photos")
+    width, height = _size(defects) if defects else max(sizes)
+    drawing = sensor_svg(defects, width, height)
+    png = _png(sensor_png(defects, width, height))
+    if not defects:
+        drawing += "<p>No defects: the sensor is clean at these settings.</p>"
     timeline = _timeline_img(store, cam, source)
     legend = " ".join(f'<span style="color:{c}">&#9679;</span> {k.replace("_", " ")}' for k, c in COLOURS.items())
     page = f"""<!DOCTYPE html>
