@@ -166,8 +166,9 @@ def test_rawtherapee_finds_the_map_by_the_camera_name_and_repairs_its_pixels(
     diff = np.abs(plain - fixed).max(axis=2)
     for (r, c), change in zip(np.argwhere(diff > 0) + np.array([top, left]), diff[diff > 0], strict=True):
         reach = min(max(abs(r - y), abs(c - x)) for y, x in listed)
-        # demosaicing carries a photosite's repair a few pixels around it; wider kernels (sharpening) a trace
-        assert reach <= 8 or (reach <= 24 and change <= 64), (r, c, reach, change)
+        # demosaicing carries a photosite's repair a few pixels around it; wider kernels (sharpening) a trace;
+        # elsewhere RawTherapee's threads may round a level differently from run to run
+        assert reach <= 8 or (reach <= 24 and change <= 64) or change <= 2, (r, c, reach, change)
     for row, col in _stuck_sites(mapped, shot.index):
         at = (row - top, col - left)
         level = np.median(plain[at[0] - 3 : at[0] + 4, at[1] - 3 : at[1] + 4].reshape(-1, 3), axis=0)
