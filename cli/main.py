@@ -446,11 +446,11 @@ def fix(
     ] = 0.5,
     fmt: FormatOption = Format.text,
 ) -> None:
-    """Write repaired copies of a camera's JPEG, PNG and DNG photos into --out.
+    """Write repaired copies of a camera's JPEG, PNG, TIFF and DNG photos into --out.
 
     Each defect active at a photo's capture time is painted over, with its JPEG smear, from the pixels
     around it. A JPEG is encoded again with its own quantization tables and chroma subsampling, and keeps
-    its EXIF, ICC profile and XMP. A DNG copy gets the defects as a FixBadPixelsList opcode (applied by
+    its EXIF, ICC profile and XMP; PNG and TIFF copies are lossless. A DNG copy gets the defects as a FixBadPixelsList opcode (applied by
     Adobe Camera Raw and Lightroom) and, where its data is uncompressed, repaired photosites. Originals are
     never touched; other RAW formats are left to the raw converter (`hpstore export`).
     """

@@ -334,7 +334,7 @@ class Store:
         min_score: float = MIN_SCORE,
         min_confidence: float = 0.5,
     ) -> list[Fixed]:
-        """Repaired copies of one camera's JPEG, PNG and DNG photos in the folder ``out``.
+        """Repaired copies of one camera's JPEG, PNG, TIFF and DNG photos in the folder ``out``.
 
         Each defect active at a photo's capture time (its ``first_seen`` at or before it) is painted over
         with its JPEG smear from the pixels around it; a JPEG keeps its quantization tables, chroma

@@ -195,3 +195,36 @@ def _developed_defect(row: int, col: int, geometry: str) -> Found:
          "channel": "R", "kind": "stuck", "score": 50.0, "confidence": 1.0, "n": 10, "mean": 255.0, "std": 0.0,
          "z_mean": 30.0, "z_std": -5.0, "neighbour_mean": 90.0, "neighbour_std": 8.0, "geometry": geometry}
     )  # fmt: skip
+
+
+def test_tiff_copies_keep_every_byte_but_the_painted_pixels_or_their_compression(tmp_path: Path) -> None:
+    import tifffile
+
+    from hpstore.export.fix import repaired_tiff
+
+    camera = CameraSpec(serial="TIF00001", height=120, width=160)
+    archive = write_archive(tmp_path / "photos", camera, [Defect(40, 60, "stuck")], shots=12, formats=("tif",))
+    with hpstore.open(tmp_path / "store") as store:
+        store.ingest([tmp_path / "photos"])
+        photo = archive.shots[11].paths["tif"]
+        (result,) = store.fix("TIF00001", [photo], tmp_path / "out")
+        found = [d for d in store.query(camera="TIF00001") if d.source == "rgb"]
+    assert result.status == "fixed" and result.output is not None and result.reason is None
+    before, after = photo.read_bytes(), Path(result.output).read_bytes()
+    assert len(before) == len(after)
+    a, b = tifffile.imread(photo).astype(int), tifffile.imread(result.output).astype(int)
+    changed = np.argwhere((a != b).any(axis=2))
+    assert len(changed) and all(abs(r - 40) <= 2 and abs(c - 60) <= 2 for r, c in changed)
+    assert _excess(b, 40, 60) <= 0.35 * _excess(a, 40, 60)
+    differing = sum(x != y for x, y in zip(before, after, strict=True))
+    assert differing <= 25 * 3 * 2  # the painted 5x5 pixels' samples, nothing else: tags and EXIF kept
+    # a compressed TIFF is written again, with its compression and descriptive tags
+    packed = tmp_path / "packed.tif"
+    xmp = b"<x:xmpmeta xmlns:x='adobe:ns:meta/'></x:xmpmeta>"
+    tifffile.imwrite(packed, tifffile.imread(photo), compression="zlib", extratags=[(700, 1, len(xmp), xmp, True)])
+    count, note = repaired_tiff(packed, tmp_path / "packed-fixed.tif", found, None)
+    assert count >= 1 and "EXIF" in note
+    with tifffile.TiffFile(tmp_path / "packed-fixed.tif") as tif:
+        assert tif.pages.first.compression == 8 and tif.pages.first.tags[700].value == xmp
+        c = tif.pages.first.asarray().astype(int)
+    np.testing.assert_array_equal(c, b)

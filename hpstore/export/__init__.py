@@ -175,7 +175,9 @@ def fix(
         elif info.source == Source.RAW.value:
             own = [d for d in defects if d.geometry == f"{info.width}x{info.height}"]
             target = target_for(folder, path, taken)
-            results.append(fix_photo(path, target, own, info.facts.capture_time, dng=True))
+            results.append(fix_photo(path, target, own, info.facts.capture_time, kind="dng"))
         else:
-            results.append(fix_photo(path, target_for(folder, path, taken), defects, info.facts.capture_time))
+            kind = "tiff" if info.format == "tiff" else "image"
+            target = target_for(folder, path, taken)
+            results.append(fix_photo(path, target, defects, info.facts.capture_time, kind=kind))
     return results

@@ -3,9 +3,10 @@ over from the pixels around it. Originals are never written; copies go to a fold
 
 A JPEG is decoded, repaired and encoded again with its own quantization tables and chroma subsampling, so the
 rest of the image stays within a re-encoding's error (above 40 dB PSNR); EXIF, ICC and XMP are kept. PNG
-copies are lossless. A DNG copy carries the defects as a FixBadPixelsList opcode, which Adobe Camera Raw and
-Lightroom apply, and repaired photosites where its data is uncompressed (``hpstore.export.dng``); other RAW
-formats are mapped out by the raw converter (``hpstore export``).
+and TIFF copies are lossless (an uncompressed TIFF is copied byte for byte but for the painted pixels). A
+DNG copy carries the defects as a FixBadPixelsList opcode, which Adobe Camera Raw and Lightroom apply, and
+repaired photosites where its data is uncompressed (``hpstore.export.dng``); other RAW formats are mapped
+out by the raw converter (``hpstore export``).
 """
 
 from __future__ import annotations
@@ -99,6 +100,53 @@ def repaired_copy(path: Path, target: Path, defects: Sequence[Defect], when: dt.
     return len(found)
 
 
+_KEPT_TIFF_TAGS = (270, 271, 272, 305, 306, 315, 700, 33432, 33723, 34675)  # text, XMP, IPTC, ICC
+
+
+def repaired_tiff(
+    path: Path, target: Path, defects: Sequence[Defect], when: dt.datetime | None
+) -> tuple[int, str]:
+    """Write ``path`` with the ``defects`` active at ``when`` painted over to ``target``: (the number
+    repaired, a note). An uncompressed TIFF in strips is copied byte for byte with only the painted pixels
+    changed, so every tag, EXIF included, is kept; another is written again with its compression and its
+    descriptive tags (text, XMP, IPTC, ICC), but not its EXIF directory, which the note says."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages.first
+        pixels = page.asarray()
+        plane = pixels if pixels.ndim == 3 else pixels[..., None]
+        height, width = plane.shape[:2]
+        found = active(defects, Source.RGB.value, width, height, when)
+        if not found:
+            return 0, ""
+        for d in found:
+            assert d.row is not None and d.col is not None
+            paint(plane, d.row, d.col)
+        in_place = page.compression == 1 and page.planarconfig == 1 and not page.is_tiled
+        if in_place:
+            data = bytearray(path.read_bytes())
+            order, size = tif.byteorder, plane.dtype.itemsize
+            per_strip = page.rowsperstrip or height
+            for d in found:
+                assert d.row is not None and d.col is not None
+                for r in range(max(d.row - RADIUS, 0), min(d.row + RADIUS + 1, height)):
+                    lo, hi = max(d.col - RADIUS, 0), min(d.col + RADIUS + 1, width)
+                    at = page.dataoffsets[r // per_strip] + ((r % per_strip) * width + lo) * plane.shape[2] * size
+                    row = plane[r, lo:hi].astype(plane.dtype.newbyteorder(order))
+                    data[at : at + row.nbytes] = row.tobytes()
+            target.write_bytes(bytes(data))
+            return len(found), ""
+        kept = [
+            (tag.code, int(tag.dtype), tag.count, tag.value, True)
+            for tag in page.tags
+            if tag.code in _KEPT_TIFF_TAGS
+        ]
+        compression = page.compression if page.compression != 1 else None
+    tifffile.imwrite(target, pixels, compression=compression, photometric=page.photometric, extratags=kept)
+    return len(found), "written again: its EXIF directory is not kept"
+
+
 def repaired_dng(path: Path, target: Path, defects: Sequence[Defect], when: dt.datetime | None) -> int:
     """Write a copy of the DNG ``path`` to ``target`` with the defects active at ``when`` in a
     FixBadPixelsList opcode (and repaired in the data, when it is uncompressed); the number mapped (0:
@@ -140,16 +188,20 @@ def target_for(out: Path, photo: Path, taken: set[str]) -> Path:
 
 
 def fix_photo(
-    path: Path, target: Path, defects: Sequence[Defect], when: dt.datetime | None, *, dng: bool = False
+    path: Path, target: Path, defects: Sequence[Defect], when: dt.datetime | None, *, kind: str = "image"
 ) -> Fixed:
-    """Repair one photo (``dng``: a DNG, whose defects must be of its geometry) into ``target``, reporting
-    problems as a status rather than raising."""
+    """Repair one photo into ``target`` (``kind``: ``image`` for JPEG and PNG, ``tiff``, or ``dng``, whose
+    defects must be of its geometry), reporting problems as a status rather than raising."""
+    note = ""
     try:
-        count = (repaired_dng if dng else repaired_copy)(path, target, defects, when)
+        if kind == "tiff":
+            count, note = repaired_tiff(path, target, defects, when)
+        else:
+            count = (repaired_dng if kind == "dng" else repaired_copy)(path, target, defects, when)
     except (UnsupportedFormat, DecodeError) as err:
         return Fixed(str(path), "skipped", reason=str(err))
     except OSError as err:
         return Fixed(str(path), "skipped", reason=f"cannot read or write: {err.strerror or err}")
     if count == 0:
         return Fixed(str(path), "unchanged", reason="no defect of this camera active at its capture time")
-    return Fixed(str(path), "fixed", str(target), count)
+    return Fixed(str(path), "fixed", str(target), count, note or None)
