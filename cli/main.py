@@ -450,9 +450,10 @@ def fix(
 
     Each defect active at a photo's capture time is painted over, with its JPEG smear, from the pixels
     around it. A JPEG is encoded again with its own quantization tables and chroma subsampling, and keeps
-    its EXIF, ICC profile and XMP; PNG and TIFF copies are lossless. A DNG copy gets the defects as a FixBadPixelsList opcode (applied by
-    Adobe Camera Raw and Lightroom) and, where its data is uncompressed, repaired photosites. Originals are
-    never touched; other RAW formats are left to the raw converter (`hpstore export`).
+    its EXIF, ICC profile and XMP; PNG and TIFF copies are lossless. A DNG copy gets the defects as a
+    FixBadPixelsList opcode (applied by Adobe Camera Raw and Lightroom) and, where its data is
+    uncompressed, repaired photosites. Originals are never touched; other RAW formats are left to the raw
+    converter (`hpstore export`).
     """
     store = open_store(ctx)
     results = call(ctx, store.fix, camera, photos, out, min_score=min_score, min_confidence=min_confidence)
