@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
 import struct
 import subprocess
@@ -211,3 +212,30 @@ def test_the_dng_map_is_an_opcode_list_in_the_stored_images_coordinates(mapped: 
     stored = {struct.unpack(">ii", data[32 + 8 * i : 40 + 8 * i]) for i in range(points)}
     top, left = CAMERA.masked[:2]
     assert stored == {(r + top, c + left) for r, c in mapped.entries()}
+
+
+REAL_RAWS = os.environ.get("HPSTORE_REAL_RAWS")
+
+
+@pytest.mark.skipif(DCRAW is None or not REAL_RAWS, reason="set HPSTORE_REAL_RAWS to a folder of real RAW files")
+def test_dcraw_coordinates_are_libraws_visible_area_on_real_raws(tmp_path: Path) -> None:
+    """On real RAW files with masked margins (a Canon CRW has 48 columns, NEFs and CR2s some too): dcraw -D
+    writes exactly LibRaw's ``raw_image_visible``, and a map line ``col row 0`` changes exactly that pixel."""
+    import rawpy
+
+    assert REAL_RAWS is not None
+    files = [
+        p
+        for p in sorted(Path(REAL_RAWS).iterdir())
+        if p.suffix.lower() in {".crw", ".cr2", ".nef", ".arw", ".dng", ".orf", ".rw2", ".pef", ".raf"}
+    ]
+    assert files, f"no RAW files in {REAL_RAWS}"
+    for path in files:
+        with rawpy.imread(str(path)) as raw:
+            visible = raw.raw_image_visible.copy()
+        plain = _developed(path)
+        np.testing.assert_array_equal(plain, visible)
+        row, col = visible.shape[0] // 3, visible.shape[1] // 3
+        (tmp_path / "map.txt").write_text(f"{col} {row} 0\n")
+        fixed = _developed(path, "-P", str(tmp_path / "map.txt"))
+        assert {(int(r), int(c)) for r, c in np.argwhere(plain != fixed)} <= {(row, col)}, path.name
