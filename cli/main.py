@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -389,19 +390,30 @@ def export(
     geometry: Annotated[
         str | None, typer.Option(help="WIDTHxHEIGHT of the RAW photos to map, when the camera has several sizes.")
     ] = None,
+    install: Annotated[
+        bool,
+        typer.Option(
+            "--install", help="rawtherapee: write the map where RawTherapee reads it (its dark-frame folder)."
+        ),
+    ] = False,
 ) -> None:
     """Write a camera's defects as a map for another program, with the query's filters.
 
     `dcraw`: the bad pixel file dcraw and LibRaw read with `-P` (`col row unix_time` per photosite, in the
-    RAW mosaic without its masked margins, as `dcraw -D` writes it); the time is the defect's first_seen, so
-    each defect is mapped out of the photos taken from its onset on, and a bad column lists each photosite.
-    `rawtherapee`: the camera's `<Make> <Model>.badpixels` (LibRaw's names), `x y` per photosite; put it in
-    the folder RawTherapee's preferences give for dark frames, and it maps them out of every photo of the
-    camera (use --until to map only what had appeared by a date). `siril`: the list `cosme_cfa` reads (`P x y H|C`,
-    `C x 0` for a column, y from the top). `dng`: the value of a DNG OpcodeList1 tag with a FixBadPixelsList
-    opcode (binary), laid out as the camera's newest DNG; `hpstore fix` writes it into DNG copies. `csv`,
-    `json`: the query's fields, for scripts. Entries that are light in the scene (`extended`) are never
-    mapped.
+    RAW mosaic without its masked margins, as `dcraw -D` writes it); the time is the defect's first_seen,
+    so each defect is mapped out of the photos taken from its onset on; a bad column lists each photosite.
+
+    `rawtherapee`: the camera's `<Make> <Model>.badpixels` (LibRaw's names), `x y` per photosite;
+    --install puts it in the folder RawTherapee's preferences give for dark frames. RawTherapee maps them
+    out of every photo of the camera (use --until to map only what had appeared by a date).
+
+    `siril`: the list `cosme_cfa` reads (`P x y H|C`, `C x 0` for a column, y from the top).
+
+    `dng`: the value of a DNG OpcodeList1 tag with a FixBadPixelsList opcode (binary), laid out as the
+    camera's newest DNG; `hpstore fix` writes it into DNG copies.
+
+    `csv`, `json`: the query's fields, for scripts. Entries that are light in the scene (`extended`) are
+    never mapped.
     """
     since, until = _date(ctx, "--since", since), _date(ctx, "--until", until)
     found = call(
@@ -417,6 +429,16 @@ def export(
         until=until,
         geometry=geometry,
     )
+    if install:
+        if to != "rawtherapee":
+            fail("--install places RawTherapee's map only; give -o for the others", 2)
+        from hpstore.export.maps import rawtherapee_folder
+
+        output = call(ctx, rawtherapee_folder, dict(os.environ), Path.home())
+        try:
+            output.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            fail(f"cannot make RawTherapee's dark-frame folder {output}: {err.strerror or err}")
     if output is None:
         if found.data is not None:
             sys.stdout.buffer.write(found.data)

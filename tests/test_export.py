@@ -153,8 +153,20 @@ def test_rawtherapee_finds_the_map_by_the_camera_name_and_repairs_its_pixels(
         # The neutral profile: no automatic exposure, which a repaired highlight would move everywhere
         options = f"[General]\nDarkFramesPath={frames}\nVerbose=true\n[Profiles]\nRawDefault=Neutral\n"
         (settings / "options").write_text(options)
-        if with_map:
-            (frames / name).write_text(text)
+        if with_map:  # placed where RawTherapee's options say it reads them
+            args = [
+                "--store",
+                str(mapped.store),
+                "export",
+                "--camera",
+                "MAP00001",
+                "--to",
+                "rawtherapee",
+                "--install",
+            ]
+            placed = CliRunner().invoke(app, args, env={"RT_SETTINGS": str(settings)}, catch_exceptions=False)
+            assert placed.exit_code == 0, placed.output
+            assert (frames / name).read_text() == text
         target = tmp_path / f"{run}.tif"
         cmd = [RAWTHERAPEE, "-Y", "-b16", "-t", "-o", str(target), "-c", str(shot.paths["dng"])]
         done = subprocess.run(cmd, env={"RT_SETTINGS": str(settings), "HOME": str(tmp_path)}, capture_output=True)

@@ -17,6 +17,7 @@ import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from hpstore.errors import BadArgument
 from hpstore.types import Defect
@@ -166,3 +167,31 @@ def writer(to: str) -> tuple[Writer, bool]:
         return WRITERS[to]
     except KeyError:
         raise BadArgument(f"--to must be one of {', '.join(WRITERS)}, not {to!r}") from None
+
+
+def rawtherapee_folder(env: dict[str, str], home: Path) -> Path:
+    """The folder RawTherapee reads ``.badpixels`` files from: its preferences' dark-frame folder
+    (``[General] DarkFramesPath`` in the ``options`` file of ``$RT_SETTINGS``, else of its per-user folder)."""
+    import configparser
+    import sys
+
+    if env.get("RT_SETTINGS"):
+        settings = Path(env["RT_SETTINGS"])
+    elif sys.platform == "darwin":
+        settings = home / "Library" / "Application Support" / "RawTherapee"
+    elif sys.platform == "win32":
+        settings = Path(env.get("LOCALAPPDATA", home / "AppData" / "Local")) / "RawTherapee"
+    else:
+        settings = Path(env.get("XDG_CONFIG_HOME", home / ".config")) / "RawTherapee"
+    options = configparser.ConfigParser(interpolation=None, strict=False)
+    try:
+        options.read(settings / "options", encoding="utf-8")
+    except (configparser.Error, UnicodeDecodeError) as err:
+        raise BadArgument(f"cannot read RawTherapee's options in {settings}: {err}") from err
+    folder = options.get("General", "DarkFramesPath", fallback="").strip()
+    if not folder:
+        raise BadArgument(
+            f"RawTherapee has no dark-frame folder ({settings / 'options'}): choose one in its Preferences, "
+            "Image Processing, Dark Frame, or give -o"
+        )
+    return Path(folder).expanduser()
