@@ -57,7 +57,7 @@ def check(
     Storage.require(settings)
     with ExitStack() as stack:
         if repair:
-            stack.enter_context(StoreLock(settings.store, wait=False, mark_run=False))
+            stack.enter_context(StoreLock(settings.store, wait=False, mark_run=False, catalog=settings.catalog))
         store = stack.enter_context(Storage(settings, create=repair))
         _check_states(store, report)
         _check_garbage(store, report, repair)

@@ -66,7 +66,8 @@ def compact(
     report = CompactReport()
     Storage.require(settings)
     # A dry run only reads: no writer lock, no schema upgrade, no garbage collection.
-    lock = nullcontext() if dry_run else StoreLock(settings.store, wait=True, mark_run=False)
+    writer = StoreLock(settings.store, wait=True, mark_run=False, catalog=settings.catalog)
+    lock = nullcontext() if dry_run else writer
     with lock, Storage(settings, create=not dry_run) as store:
         if not dry_run:
             store.collect_garbage()

@@ -472,7 +472,9 @@ def ingest(
     Storage.prepare(settings)
     # The lock comes first: a second writer must not even open or migrate the catalog meanwhile.
     with (
-        StoreLock(settings.store, wait=wait, on_wait=lambda t: emit(Event("notice", t))) as lock,
+        StoreLock(
+            settings.store, wait=wait, on_wait=lambda t: emit(Event("notice", t)), catalog=settings.catalog
+        ) as lock,
         Storage(settings) as store,
     ):
         run = _Ingest(store, settings, emit)

@@ -1,4 +1,5 @@
-"""One writer per store: an exclusive ``flock`` on ``<store>/ingest.lock``.
+"""One writer per store: an exclusive ``flock`` on ``<store>/ingest.lock``, and with a catalog in
+PostgreSQL also its advisory lock (:mod:`hpstore.store.serverlock`), which keeps writers on other machines out.
 
 The lock dies with its process (even on SIGKILL), so it never needs cleaning. The file also records
 who holds it, for the message a second writer gets, and ``ingest.run`` marks a run in progress: if it is
@@ -16,12 +17,23 @@ from types import TracebackType
 from typing import IO, Any
 
 from hpstore.errors import StoreBusy, StoreError
+from hpstore.store.serverlock import ServerLock, is_server
 
 
 class StoreLock:
     """Held for the duration of a ``with`` block; ``wait=False`` refuses instead of waiting."""
 
-    def __init__(self, store: Path, *, wait: bool = True, on_wait: Any = None, mark_run: bool = True) -> None:
+    def __init__(
+        self,
+        store: Path,
+        *,
+        wait: bool = True,
+        on_wait: Any = None,
+        mark_run: bool = True,
+        catalog: str | None = None,
+    ) -> None:
+        self.catalog = catalog if catalog and is_server(catalog) else None
+        self._server: ServerLock | None = None
         self.path = store / "ingest.lock"
         self.marker = store / "ingest.run"
         self.wait = wait
@@ -49,6 +61,12 @@ class StoreLock:
                 self.on_wait(f"waiting for another ingest ({who}) to finish")
             fcntl.flock(fh, fcntl.LOCK_EX)
         self._fh = fh
+        if self.catalog:
+            try:
+                self._server = ServerLock(self.catalog, wait=self.wait, on_wait=self.on_wait).__enter__()
+            except BaseException:
+                self._release()
+                raise
         fh.seek(0)
         fh.truncate()
         json.dump({"pid": os.getpid(), "started": dt.datetime.now().isoformat(timespec="seconds")}, fh)
@@ -64,9 +82,16 @@ class StoreLock:
     ) -> None:
         if kind is None and self.mark_run:
             self.marker.unlink(missing_ok=True)  # a clean end; an interrupted run leaves it behind
+        if self._server is not None:
+            self._server.__exit__(kind, err, tb)
+            self._server = None
+        self._release()
+
+    def _release(self) -> None:
         if self._fh is not None:
             fcntl.flock(self._fh, fcntl.LOCK_UN)
             self._fh.close()
+            self._fh = None
 
 
 def _read(fh: IO[str]) -> dict[str, Any]:
