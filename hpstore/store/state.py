@@ -25,6 +25,7 @@ import shutil
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import suppress
 from pathlib import Path
 from typing import cast
 
@@ -342,6 +343,64 @@ class MemoryStateStore(StateStore):
     def drop(self, group_id: int, generation: int) -> None:
         if generation in self.generations(group_id):
             del zarr.open_group(self._store, path=f"g{group_id}", mode="a")[f"v{generation}"]
+
+
+class ObjectStateStore(StateStore):
+    """The state in an object store (S3 and S3-compatible servers, Google Cloud Storage, Azure; through
+    obstore), or in any zarr store.
+
+    Nothing is renamed or appended: a generation is written whole under a new prefix, and the catalog's
+    transaction that points at it is the commit. A PUT is durable when it returns, so there is nothing to
+    flush. Listing and deleting go by key prefix, so the leftovers of an interrupted commit are found even
+    where zarr's metadata was never written.
+    """
+
+    def __init__(self, store: ZarrStore, where: str) -> None:
+        self._store, self.where = store, where
+
+    @classmethod
+    def from_url(cls, url: str) -> ObjectStateStore:
+        """The state at ``url`` (``s3://bucket/prefix``, ``gs://...``, ``az://...``). Credentials, region and
+        endpoint come from the standard environment variables (``AWS_ACCESS_KEY_ID``, ``AWS_ENDPOINT_URL``,
+        ``AWS_ALLOW_HTTP`` for a plain-HTTP test server, ...)."""
+        try:
+            from obstore.store import from_url
+            from zarr.storage import ObjectStore
+        except ImportError as err:
+            raise StoreError(f"a state in {url} needs obstore: pip install 'hpstore[cluster]'") from err
+        try:
+            return cls(ObjectStore(from_url(url)), url)
+        except (ValueError, OSError, RuntimeError) as err:
+            raise StoreError(f"cannot open state {url}: {err}") from err
+
+    def __repr__(self) -> str:
+        return f"ObjectStateStore({self.where!r})"
+
+    def zarr_store(self) -> ZarrStore:
+        return self._store
+
+    def _children(self, prefix: str) -> list[str]:
+        from zarr.core.sync import sync
+
+        async def names() -> list[str]:
+            return [name async for name in self._store.list_dir(prefix)]
+
+        try:
+            return sync(names())
+        except OSError:
+            return []
+
+    def group_ids(self) -> set[int]:
+        return {int(k[1:]) for k in self._children("") if k[:1] == "g" and k[1:].isdigit()}
+
+    def generations(self, group_id: int) -> list[int]:
+        return sorted(int(k[1:]) for k in self._children(f"g{group_id}") if k[:1] == "v" and k[1:].isdigit())
+
+    def drop(self, group_id: int, generation: int) -> None:
+        from zarr.core.sync import sync
+
+        with suppress(OSError):  # nothing there
+            sync(self._store.delete_dir(self.name(group_id, generation)))
 
 
 def _write_chunks(arrays: list[zarr.Array], written: Callable[[str, str], None], source: ChunkSource) -> None:
