@@ -54,11 +54,6 @@ def _png(image: Image.Image) -> str:
     return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
 
 
-def _size(defects: Sequence[Defect]) -> tuple[int, int]:
-    width, height = (int(v) for v in defects[0].geometry.split("x"))
-    return width, height
-
-
 def sensor_svg(defects: Sequence[Defect], width: int, height: int) -> str:
     """The sensor outline with each defect placed: a dot per photosite defect, sized by score and coloured by
     class, a line per bad column or row."""
@@ -178,16 +173,15 @@ def report(
         groups = {g.id: g for g in storage.catalog.groups([cam.id])}
         sources = {g.source for g in groups.values()}
         source = source or (Source.RAW.value if Source.RAW.value in sources else Source.RGB.value)
+        label = camera_label(cam)
+        sizes = [(g.width, g.height) for g in groups.values() if g.source == source]
+        if not sizes:
+            raise BadArgument(f"camera {label} has no {source} photos")
+        width, height = max(sizes)  # the full sensor: the page maps its defects (smaller sizes are crops)
         found = store.query(camera=str(cam.id), source=source, top=top, min_confidence=min_confidence)
-        defects = [d for d in found if not d.extended]
+        defects = [d for d in found if not d.extended and d.geometry == f"{width}x{height}"]
         sections = [_defect_section(store, storage, cam, d, groups) for d in defects[:shown]]
-    label = camera_label(cam)
     name = html.escape(" ".join(x for x in (cam.make, cam.model) if x) or "camera") + f" ({html.escape(label)})"
-    # the sensor's outline even when it is clean: the largest size of this source (its full sensor)
-    sizes = [(g.width, g.height) for g in groups.values() if g.source == source]
-    if not sizes:
-        raise BadArgument(f"camera {label} has no {source} photos")
-    width, height = _size(defects) if defects else max(sizes)
     drawing = sensor_svg(defects, width, height)
     png = _png(sensor_png(defects, width, height))
     if not defects:
