@@ -315,36 +315,6 @@ class LocalStateStore(StateStore):
         _fsync_tree(self.path / name)
 
 
-class MemoryStateStore(StateStore):
-    """The state in memory, gone with the process: for tests and notebooks, and to check that nothing
-    but the interface is assumed of a backend (listing goes through zarr's own hierarchy)."""
-
-    def __init__(self) -> None:
-        self._store = zarr.storage.MemoryStore()
-
-    def __repr__(self) -> str:
-        return "MemoryStateStore()"
-
-    def zarr_store(self) -> ZarrStore:
-        return self._store
-
-    def _children(self, path: str) -> list[str]:
-        try:
-            return [k for k, _ in zarr.open_group(self._store, path=path, mode="r").groups()]
-        except (FileNotFoundError, KeyError, ValueError):
-            return []
-
-    def group_ids(self) -> set[int]:
-        return {int(k[1:]) for k in self._children("") if k[:1] == "g" and k[1:].isdigit()}
-
-    def generations(self, group_id: int) -> list[int]:
-        return sorted(int(k[1:]) for k in self._children(f"g{group_id}") if k[:1] == "v" and k[1:].isdigit())
-
-    def drop(self, group_id: int, generation: int) -> None:
-        if generation in self.generations(group_id):
-            del zarr.open_group(self._store, path=f"g{group_id}", mode="a")[f"v{generation}"]
-
-
 class ObjectStateStore(StateStore):
     """The state in an object store (S3 and S3-compatible servers, Google Cloud Storage, Azure; through
     obstore), or in any zarr store.
@@ -401,6 +371,17 @@ class ObjectStateStore(StateStore):
 
         with suppress(OSError):  # nothing there
             sync(self._store.delete_dir(self.name(group_id, generation)))
+
+
+class MemoryStateStore(ObjectStateStore):
+    """The state in memory, gone with the process: for tests and notebooks. It is the object-store code
+    over zarr's MemoryStore, so the tests of either check the other."""
+
+    def __init__(self) -> None:
+        super().__init__(zarr.storage.MemoryStore(), "memory")
+
+    def __repr__(self) -> str:
+        return "MemoryStateStore()"
 
 
 def _write_chunks(arrays: list[zarr.Array], written: Callable[[str, str], None], source: ChunkSource) -> None:
