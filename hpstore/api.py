@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from hpstore.commands.check import CheckReport
     from hpstore.commands.compact import CompactReport
     from hpstore.export import Export
-    from hpstore.export.fix import Fixed
+    from hpstore.export.repair import Fixed
     from hpstore.export.report import Report
     from hpstore.ingest.pipeline import Event, IngestReport
 

@@ -167,7 +167,7 @@ REAL = Path(__file__).parent / "data" / "real"
 
 @pytest.mark.parametrize("name", ["olympus_e-p3.jpg", "canon_eos600d_lightroom.jpg", "nikon_d90.jpg"])
 def test_a_real_cameras_jpeg_keeps_its_tables_subsampling_and_metadata(name: str, tmp_path: Path) -> None:
-    from hpstore.export.fix import repaired_copy
+    from hpstore.export.repair import repaired_copy
 
     source = REAL / name
     with Image.open(source) as image:
@@ -200,7 +200,7 @@ def _developed_defect(row: int, col: int, geometry: str) -> Found:
 def test_tiff_copies_keep_every_byte_but_the_painted_pixels_or_their_compression(tmp_path: Path) -> None:
     import tifffile
 
-    from hpstore.export.fix import repaired_tiff
+    from hpstore.export.repair import repaired_tiff
 
     camera = CameraSpec(serial="TIF00001", height=120, width=160)
     archive = write_archive(tmp_path / "photos", camera, [Defect(40, 60, "stuck")], shots=12, formats=("tif",))
@@ -228,3 +228,25 @@ def test_tiff_copies_keep_every_byte_but_the_painted_pixels_or_their_compression
         assert tif.pages.first.compression == 8 and tif.pages.first.tags[700].value == xmp
         c = tif.pages.first.asarray().astype(int)
     np.testing.assert_array_equal(c, b)
+
+
+def test_a_low_quality_jpegs_wider_chroma_smear_is_painted_over_too(tmp_path: Path) -> None:
+    # At quality 75 a stuck pixel's colour rings over its chroma cell's neighbours, at odd positions most.
+    camera = CameraSpec(serial="Q7500001", height=160, width=200)
+    spots = [(41, 61), (100, 150)]
+    archive = write_archive(
+        tmp_path / "photos",
+        camera,
+        [Defect(*p, "stuck") for p in spots],
+        shots=24,
+        formats=("jpg",),
+        jpeg_quality=75,
+    )
+    with hpstore.open(tmp_path / "store") as store:
+        store.ingest([tmp_path / "photos"])
+        (result,) = store.fix("Q7500001", [archive.shots[-1].paths["jpg"]], tmp_path / "out")
+    assert result.status == "fixed" and result.output is not None
+    a, b = np.asarray(Image.open(archive.shots[-1].paths["jpg"])), np.asarray(Image.open(result.output))
+    assert _psnr(a, b) >= 40
+    for row, col in spots:
+        assert _excess(b, row, col) <= 0.35 * _excess(a, row, col), (row, col)

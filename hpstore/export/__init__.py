@@ -13,7 +13,7 @@ from hpstore.commands.query import query
 from hpstore.detect.classes import MIN_SCORE
 from hpstore.errors import BadArgument, DecodeError, UnsupportedFormat
 from hpstore.export import maps
-from hpstore.export.fix import Fixed, fix_photo, out_folder, target_for
+from hpstore.export.repair import Fixed, fix_photo, out_folder, target_for
 from hpstore.settings import Settings
 from hpstore.store.storage import Storage
 from hpstore.types import Defect, Source
@@ -146,7 +146,7 @@ def fix(
     min_confidence: float = DEFAULT_CONFIDENCE,
 ) -> list[Fixed]:
     """Repaired copies of ``photos`` (files, folders, patterns) of one camera in the folder ``out``: each
-    defect active at a photo's capture time painted over (:mod:`hpstore.export.fix`). Photos of other
+    defect active at a photo's capture time painted over (:mod:`hpstore.export.repair`). Photos of other
     cameras, RAW files and unreadable ones are reported as skipped; originals are never written."""
     from hpstore.io import discover, probe
     from hpstore.io.identity import camera_identity

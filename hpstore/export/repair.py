@@ -22,7 +22,11 @@ from PIL import Image, JpegImagePlugin
 from hpstore.errors import BadArgument, DecodeError, UnsupportedFormat
 from hpstore.types import Defect, Record, Source
 
-RADIUS = 2  # pixels around a defect painted over: the pixel and its JPEG smear (the ranking's d = 2)
+RADIUS = 2  # pixels around a defect painted over in lossless images: the pixel and its demosaicing smear
+# In a JPEG with subsampled chroma a defect's colour spreads over its 2x2 chroma cell and that cell's DCT
+# ringing: at quality 75 a radius of 2 took 67 % of a stuck pixel's excess away, 4 took 95 % (simulator
+# photos; 98 % and 99 % at quality 95).
+JPEG_RADIUS = 4
 
 
 @dataclass(frozen=True)
@@ -93,9 +97,10 @@ def repaired_copy(path: Path, target: Path, defects: Sequence[Defect], when: dt.
             keep["qtables"] = image.quantization  # type: ignore[attr-defined]  # JpegImageFile
             keep["subsampling"] = JpegImagePlugin.get_sampling(image)
             keep["progressive"] = bool(image.info.get("progressive"))
+        radius = JPEG_RADIUS if fmt == "JPEG" else RADIUS
         for d in found:
             assert d.row is not None and d.col is not None
-            paint(pixels, d.row, d.col)
+            paint(pixels, d.row, d.col, radius)
     Image.fromarray(pixels).save(target, fmt, **keep)
     return len(found)
 
