@@ -416,6 +416,16 @@ def export(
     never mapped.
     """
     since, until = _date(ctx, "--since", since), _date(ctx, "--until", until)
+    if install:  # before the ranking: a wrong option or a missing folder fails at once
+        if to != "rawtherapee":
+            fail("--install places RawTherapee's map only; give -o for the others", 2)
+        from hpstore.export.maps import rawtherapee_folder
+
+        output = call(ctx, rawtherapee_folder, dict(os.environ), Path.home())
+        try:
+            output.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            fail(f"cannot make RawTherapee's dark-frame folder {output}: {err.strerror or err}")
     found = call(
         ctx,
         open_store(ctx).export,
@@ -429,28 +439,12 @@ def export(
         until=until,
         geometry=geometry,
     )
-    if install:
-        if to != "rawtherapee":
-            fail("--install places RawTherapee's map only; give -o for the others", 2)
-        from hpstore.export.maps import rawtherapee_folder
-
-        output = call(ctx, rawtherapee_folder, dict(os.environ), Path.home())
-        try:
-            output.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            fail(f"cannot make RawTherapee's dark-frame folder {output}: {err.strerror or err}")
     if output is None:
-        if found.data is not None:
-            sys.stdout.buffer.write(found.data)
-        else:
-            sys.stdout.write(found.text)
+        sys.stdout.buffer.write(found.content)
         return
     target = output / found.filename if output.is_dir() else output
     try:
-        if found.data is not None:
-            target.write_bytes(found.data)
-        else:
-            target.write_text(found.text)
+        target.write_bytes(found.content)
     except OSError as err:
         fail(f"cannot write {target}: {err.strerror or err}")
     print(f"{found.entries} defects ({found.photosites} photosites) of camera {found.camera} written to {target}")

@@ -35,6 +35,11 @@ class Export:
     format: str
     data: bytes | None = None  # a binary map (dng): written instead of ``text``, which describes it
 
+    @property
+    def content(self) -> bytes:
+        """What the map's file holds."""
+        return self.data if self.data is not None else self.text.encode()
+
 
 def export(
     settings: Settings,
@@ -96,9 +101,7 @@ def _dng_map(settings: Settings, camera_id: int, sensor: maps.Sensor, defects: S
         ]
         photos = store.catalog.photos(groups)
     photos.sort(key=lambda p: p.capture_time or dt.datetime.min, reverse=True)
-    points = [(d.row, d.col) for d in defects if d.row is not None and d.col is not None]
-    columns = [d.col for d in defects if d.row is None and d.col is not None]
-    rows = [d.row for d in defects if d.col is None and d.row is not None]
+    points, columns, rows = maps.by_shape(defects)
     for photo in photos:
         path = fs_path(photo.path, photo.path_bytes)
         if path.suffix.lower() != ".dng":

@@ -54,6 +54,14 @@ def points(defect: Defect, sensor: Sensor) -> Iterator[tuple[int, int]]:
         yield from ((defect.row, col) for col in range(sensor.width))
 
 
+def by_shape(defects: Sequence[Defect]) -> tuple[list[tuple[int, int]], list[int], list[int]]:
+    """The defects as (row, col) photosites, whole columns and whole rows."""
+    points = [(d.row, d.col) for d in defects if d.row is not None and d.col is not None]
+    columns = [d.col for d in defects if d.row is None and d.col is not None]
+    rows = [d.row for d in defects if d.col is None and d.row is not None]
+    return points, columns, rows
+
+
 def dcraw(defects: Sequence[Defect], sensor: Sensor) -> str:
     """dcraw's and LibRaw's bad pixel file (``dcraw -P FILE``, LibRaw's ``bad_pixels``): ``col row time``
     per photosite, time the defect's first sighting as a Unix time, so that each is mapped out of the photos

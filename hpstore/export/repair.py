@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image, JpegImagePlugin
 
 from hpstore.errors import BadArgument, DecodeError, UnsupportedFormat
+from hpstore.export.maps import by_shape
 from hpstore.types import Defect, Record, Source
 
 RADIUS = 2  # pixels around a defect painted over in lossless images: the pixel and its demosaicing smear
@@ -41,11 +42,16 @@ class Fixed(Record):
     reason: str | None = None
 
 
+def appeared(defect: Defect, when: dt.datetime | None) -> bool:
+    """Whether a defect had appeared by a photo's capture time ``when`` (yes for an undated photo, and for a
+    defect never dated)."""
+    return defect.first_seen is None or when is None or defect.first_seen <= when
+
+
 def active(
     defects: Sequence[Defect], source: str, width: int, height: int, when: dt.datetime | None
 ) -> list[Defect]:
-    """The point defects of this source and size that had appeared by ``when`` (all, for an undated photo;
-    those never dated, always)."""
+    """The point defects of this source and size that had appeared by ``when``."""
     return [
         d
         for d in defects
@@ -53,7 +59,7 @@ def active(
         and d.geometry == f"{width}x{height}"
         and d.row is not None
         and d.col is not None
-        and (d.first_seen is None or when is None or d.first_seen <= when)
+        and appeared(d, when)
     ]
 
 
@@ -127,7 +133,7 @@ def repaired_tiff(
             return 0, ""
         for d in found:
             assert d.row is not None and d.col is not None
-            paint(plane, d.row, d.col)
+            paint(plane, d.row, d.col, RADIUS)
         in_place = page.compression == 1 and page.planarconfig == 1 and not page.is_tiled
         if in_place:
             data = bytearray(path.read_bytes())
@@ -158,14 +164,8 @@ def repaired_dng(path: Path, target: Path, defects: Sequence[Defect], when: dt.d
     nothing written). Dimensions are checked against the defects' geometry by the caller."""
     from hpstore.export.dng import with_opcode
 
-    found = [
-        d
-        for d in defects
-        if d.source == Source.RAW.value and (d.first_seen is None or when is None or d.first_seen <= when)
-    ]
-    points = [(d.row, d.col) for d in found if d.row is not None and d.col is not None]
-    columns = [d.col for d in found if d.row is None and d.col is not None]
-    rows = [d.row for d in found if d.col is None and d.row is not None]
+    found = [d for d in defects if d.source == Source.RAW.value and appeared(d, when)]
+    points, columns, rows = by_shape(found)
     if not (points or columns or rows):
         return 0
     target.write_bytes(with_opcode(path.read_bytes(), points, columns, rows))
