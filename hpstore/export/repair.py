@@ -198,15 +198,22 @@ def fix_photo(
     """Repair one photo into ``target`` (``kind``: ``image`` for JPEG and PNG, ``tiff``, or ``dng``, whose
     defects must be of its geometry), reporting problems as a status rather than raising."""
     note = ""
+    # Written under a temporary name and renamed when whole: an interrupted run or a full disk leaves no
+    # truncated copy behind.
+    partial = target.with_name(f".{target.name}.part")
     try:
         if kind == "tiff":
-            count, note = repaired_tiff(path, target, defects, when)
+            count, note = repaired_tiff(path, partial, defects, when)
         else:
-            count = (repaired_dng if kind == "dng" else repaired_copy)(path, target, defects, when)
+            count = (repaired_dng if kind == "dng" else repaired_copy)(path, partial, defects, when)
+        if count:
+            partial.replace(target)
     except (UnsupportedFormat, DecodeError) as err:
         return Fixed(str(path), "skipped", reason=str(err))
     except OSError as err:
         return Fixed(str(path), "skipped", reason=f"cannot read or write: {err.strerror or err}")
+    finally:
+        partial.unlink(missing_ok=True)
     if count == 0:
         return Fixed(str(path), "unchanged", reason="no defect of this camera active at its capture time")
     return Fixed(str(path), "fixed", str(target), count, note or None)
