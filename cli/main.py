@@ -38,7 +38,8 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Ctx:
-    store: Path | None
+    store: str | None
+    catalog: str | None
     debug: bool
 
 
@@ -46,7 +47,7 @@ def open_store(ctx: typer.Context, **options: Any) -> Store:
     """The store ``--store`` names (else ``$HPSTORE_STORE``, else the per-user default)."""
     import hpstore.api
 
-    return call(ctx, hpstore.api.open, ctx.obj.store, **options)
+    return call(ctx, hpstore.api.open, ctx.obj.store, catalog=ctx.obj.catalog, **options)
 
 
 def parsed(ctx: typer.Context, flag: str, parse: Callable[[str], T], text: str) -> T:
@@ -87,10 +88,20 @@ def call(ctx: typer.Context, fn: Callable[..., T], *args: Any, **kwargs: Any) ->
 def main(
     ctx: typer.Context,
     store: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
-            help="Store directory (Zarr state + SQLite catalog). Default: $HPSTORE_STORE, else a "
-            "folder in your user data directory.",
+            help="Store directory (Zarr state + SQLite catalog), or a store on object storage: "
+            "s3://bucket/prefix (also gs://, az://; credentials and endpoint from AWS_* variables such as "
+            "AWS_ENDPOINT_URL), which needs a server catalog. Default: $HPSTORE_STORE, else a folder in "
+            "your user data directory.",
+            show_default=False,
+        ),
+    ] = None,
+    catalog: Annotated[
+        str | None,
+        typer.Option(
+            help="SQLAlchemy URL of a shared catalog, e.g. postgresql+psycopg://user@host/db. Default: "
+            "$HPSTORE_CATALOG, else the SQLite file in the store directory.",
             show_default=False,
         ),
     ] = None,
@@ -104,7 +115,7 @@ def main(
     ] = False,
 ) -> None:
     """Find hot, stuck and dead sensor pixels in your photo archive, and keep the evidence in a store."""
-    ctx.obj = Ctx(store, debug)
+    ctx.obj = Ctx(store, catalog, debug)
     ctx.with_resource(third_party_output(debug))
 
 
@@ -150,7 +161,7 @@ def ingest(
     store = open_store(ctx, workers=workers, period=period)
     with IngestView(quiet or not fmt.human) as view:
         report = call(ctx, store.ingest, paths, on_event=view, wait=wait)
-    if print_report({"store": str(store.path), **report.to_dict()}, fmt):
+    if print_report({"store": store.location, **report.to_dict()}, fmt):
         return
     if report.ingested == 0 and report.unchanged and not (report.failed or report.duplicates):
         print(f"nothing new to ingest ({report.unchanged} files already in the store)")

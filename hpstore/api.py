@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import urllib.parse
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from hpstore.detect.classes import MIN_SCORE
-from hpstore.errors import BadArgument
 from hpstore.settings import Settings, load_settings
 from hpstore.types import (
     Camera,
@@ -58,11 +56,13 @@ def open(  # the name sqlite-utils and zarr give the same thing
     Parameters
     ----------
     store
-        The store's directory (``~`` is expanded), or its ``file://`` URL. Default: ``$HPSTORE_STORE``, else
-        ``hpstore/store`` in the user's data directory.
+        The store's directory (``~`` is expanded), its ``file://`` URL, or the URL of a store on object
+        storage (``s3://bucket/prefix``, ``gs://...``, ``az://...``; credentials and endpoint from the
+        standard ``AWS_*`` variables). Default: ``$HPSTORE_STORE``, else ``hpstore/store`` in the user's
+        data directory.
     catalog
-        SQLAlchemy URL of a shared catalog (e.g. ``postgresql://...``). Default: ``$HPSTORE_CATALOG``, else
-        the SQLite file ``catalog.sqlite`` in the store.
+        SQLAlchemy URL of a shared catalog (e.g. ``postgresql+psycopg://...``; a store on object storage
+        needs one). Default: ``$HPSTORE_CATALOG``, else the SQLite file ``catalog.sqlite`` in the store.
     workers
         Decoder threads for ingests (default: ``$HPSTORE_WORKERS``, else the number of CPUs).
     period
@@ -73,19 +73,9 @@ def open(  # the name sqlite-utils and zarr give the same thing
     Store
         Use it in a ``with`` block, or call :meth:`Store.close`.
     """
-    overrides: dict[str, Any] = {"store": None if store is None else _local_path(os.fspath(store))}
+    overrides: dict[str, Any] = {"store": store}
     overrides.update(catalog_url=catalog, workers=workers, period=None if period is None else str(period))
     return Store(load_settings(**overrides))
-
-
-def _local_path(text: str) -> str:
-    """A store's directory from a path or a ``file://`` URL; other URLs are refused by name."""
-    scheme, sep, _ = text.partition("://")
-    if not sep or len(scheme) < 2:  # a Windows drive letter is not a scheme
-        return text
-    if scheme.lower() == "file":
-        return urllib.parse.unquote(urllib.parse.urlsplit(text).path)
-    raise BadArgument(f"stores at {scheme}:// URLs are not supported yet: give a folder (or a file:// URL)")
 
 
 def _camera(ref: CameraRef | None) -> str | None:
@@ -107,11 +97,16 @@ class Store:
 
     @property
     def path(self) -> os.PathLike[str]:
-        """The store's directory."""
+        """The store's directory (for a store on object storage, see :attr:`location`)."""
         return self.settings.store
 
+    @property
+    def location(self) -> str:
+        """The store's directory, or its object-storage URL."""
+        return self.settings.location
+
     def __repr__(self) -> str:
-        return f"hpstore.Store({str(self.settings.store)!r})"
+        return f"hpstore.Store({self.settings.location!r})"
 
     def close(self) -> None:
         """Nothing stays open between calls; kept so that a store can be used like a file."""

@@ -121,8 +121,16 @@ def test_open_expands_home_and_import_stays_light(tmp_path: Path, monkeypatch: p
     with pytest.raises(hpstore.HpstoreError, match="no hpstore store"):
         store.cameras()
     assert Path(hpstore.open(f"file://{tmp_path}/by%20url").path) == tmp_path / "by url"
-    with pytest.raises(BadArgument, match="s3:// URLs are not supported yet"):
+    with pytest.raises(BadArgument, match="needs a server catalog"):
         hpstore.open("s3://bucket/store")
+    with pytest.raises(BadArgument, match="needs a server catalog"):
+        hpstore.open("s3://bucket/store", catalog=f"sqlite:///{tmp_path}/c.sqlite")
+    with pytest.raises(BadArgument, match="ftp:// URLs are not supported"):
+        hpstore.open("ftp://host/store")
+    with pytest.raises(BadArgument, match="names no bucket"):
+        hpstore.open("s3://", catalog="postgresql+psycopg://nobody@127.0.0.1:1/x")
+    remote = hpstore.open("s3://bucket/store/", catalog="postgresql+psycopg://nobody@127.0.0.1:1/x")
+    assert remote.location == "s3://bucket/store"
     code = "import sys, hpstore; print(sorted({'numpy', 'zarr', 'sqlalchemy'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

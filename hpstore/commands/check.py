@@ -12,7 +12,6 @@ from typing import Any
 from hpstore.errors import StateError
 from hpstore.io.identity import Reidentified, describe, find_misfiled, refile
 from hpstore.settings import Settings
-from hpstore.store.lock import StoreLock
 from hpstore.store.storage import Storage
 
 _EXAMPLES = 3  # misfiled paths named per camera pair
@@ -57,7 +56,7 @@ def check(
     Storage.require(settings)
     with ExitStack() as stack:
         if repair:
-            stack.enter_context(StoreLock(settings.store, wait=False, mark_run=False, catalog=settings.catalog))
+            stack.enter_context(Storage.writer_lock(settings, wait=False, mark_run=False))
         store = stack.enter_context(Storage(settings, create=repair))
         _check_states(store, report)
         _check_garbage(store, report, repair)

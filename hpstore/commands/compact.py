@@ -25,8 +25,7 @@ from hpstore.commands.choose import camera_label, select_cameras
 from hpstore.settings import Settings
 from hpstore.stats import merge_into
 from hpstore.store.catalog import Group
-from hpstore.store.lock import StoreLock
-from hpstore.store.storage import Storage
+from hpstore.store.storage import Storage, state_of
 from hpstore.timeaxis import periods
 from hpstore.timeaxis.families import committed_state
 from hpstore.timeaxis.window import families
@@ -43,8 +42,8 @@ class CompactReport:
 
 
 def state_bytes(settings: Settings) -> int:
-    """Bytes the store's Zarr state takes on disk."""
-    return sum(p.stat().st_size for p in settings.state_path.rglob("*") if p.is_file())
+    """Bytes the store's Zarr state takes on disk (or in its object store)."""
+    return state_of(settings).nbytes()
 
 
 def _mergeable(groups: list[Group], before: dt.datetime) -> list[Group]:
@@ -66,7 +65,7 @@ def compact(
     report = CompactReport()
     Storage.require(settings)
     # A dry run only reads: no writer lock, no schema upgrade, no garbage collection.
-    writer = StoreLock(settings.store, wait=True, mark_run=False, catalog=settings.catalog)
+    writer = Storage.writer_lock(settings, wait=True, mark_run=False)
     lock = nullcontext() if dry_run else writer
     with lock, Storage(settings, create=not dry_run) as store:
         if not dry_run:

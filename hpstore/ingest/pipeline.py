@@ -33,7 +33,6 @@ from hpstore.io import READER, PhotoInfo, decode_into, discover, path_bytes, pat
 from hpstore.io.identity import camera_identity
 from hpstore.settings import Settings
 from hpstore.store.catalog import DUPLICATE, FAILED, INGESTED, SKIPPED, Group
-from hpstore.store.lock import StoreLock
 from hpstore.store.state import ChunkSource, Region, StateStore, arrays_of
 from hpstore.store.storage import Storage
 from hpstore.testing.faults import checkpoint
@@ -472,9 +471,7 @@ def ingest(
     Storage.prepare(settings)
     # The lock comes first: a second writer must not even open or migrate the catalog meanwhile.
     with (
-        StoreLock(
-            settings.store, wait=wait, on_wait=lambda t: emit(Event("notice", t)), catalog=settings.catalog
-        ) as lock,
+        Storage.writer_lock(settings, wait=wait, on_wait=lambda t: emit(Event("notice", t))) as lock,
         Storage(settings) as store,
     ):
         run = _Ingest(store, settings, emit)

@@ -20,6 +20,7 @@ new frames' sums there), so a commit never holds a whole state in memory.
 from __future__ import annotations
 
 import abc
+import json
 import os
 import shutil
 from collections import OrderedDict
@@ -27,7 +28,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import suppress
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import zarr
@@ -95,6 +96,10 @@ class StateStore(abc.ABC):
     @abc.abstractmethod
     def drop(self, group_id: int, generation: int) -> None:
         """Delete one generation, whole or half-written; nothing happens if it does not exist."""
+
+    @abc.abstractmethod
+    def nbytes(self) -> int:
+        """Bytes the stored state takes."""
 
     def chunk_written(self, name: str, field: str, key: str) -> None:  # noqa: B027 - optional hook
         """Called after each chunk ``key`` of ``name/field`` is written: make it durable, where a write
@@ -307,6 +312,9 @@ class LocalStateStore(StateStore):
     def drop(self, group_id: int, generation: int) -> None:
         shutil.rmtree(self.path / self.name(group_id, generation), ignore_errors=True)
 
+    def nbytes(self) -> int:
+        return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
+
     def chunk_written(self, name: str, field: str, key: str) -> None:
         _fsync(str(self.path / name / field / key))
 
@@ -371,6 +379,60 @@ class ObjectStateStore(StateStore):
 
         with suppress(OSError):  # nothing there
             sync(self._store.delete_dir(self.name(group_id, generation)))
+
+    def nbytes(self) -> int:
+        from zarr.core.sync import sync
+
+        async def size() -> int:
+            return sum([await self._store.getsize(key) async for key in self._store.list()])
+
+        try:
+            return sync(size())
+        except OSError:
+            return 0
+
+    def marker(self, key: str) -> ObjectMarker:
+        """A run marker kept as the object ``key`` next to the state (see ``hpstore.store.lock``)."""
+        return ObjectMarker(self._store, key)
+
+
+class ObjectMarker:
+    """A small JSON record as one object of a zarr store (a store on object storage has no folder)."""
+
+    def __init__(self, store: ZarrStore, key: str) -> None:
+        self.store, self.key = store, key
+
+    def read(self) -> dict[str, Any] | None:
+        from zarr.core.buffer import default_buffer_prototype
+        from zarr.core.sync import sync
+
+        try:
+            found = sync(self.store.get(self.key, prototype=default_buffer_prototype()))
+        except OSError as err:
+            raise StoreError(f"cannot read {self.key} in the state: {err}") from err
+        if found is None:
+            return None
+        try:
+            record = json.loads(found.to_bytes())
+        except ValueError:
+            return {}
+        return record if isinstance(record, dict) else {}
+
+    def write(self, record: dict[str, Any]) -> None:
+        from zarr.core.buffer import default_buffer_prototype
+        from zarr.core.sync import sync
+
+        data = default_buffer_prototype().buffer.from_bytes(json.dumps(record).encode())
+        try:
+            sync(self.store.set(self.key, data))
+        except OSError as err:
+            raise StoreError(f"cannot write {self.key} in the state: {err}") from err
+
+    def clear(self) -> None:
+        from zarr.core.sync import sync
+
+        with suppress(OSError, FileNotFoundError):
+            sync(self.store.delete(self.key))
 
 
 class MemoryStateStore(ObjectStateStore):

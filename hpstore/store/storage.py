@@ -1,15 +1,16 @@
 """Storage: the catalog and state of one store (a directory holding the Zarr state and, by default, the
-SQLite catalog), opened together."""
+SQLite catalog; or a prefix on object storage with a server catalog), opened together."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hpstore.errors import StoreError
 from hpstore.settings import Settings
 from hpstore.store.catalog import Catalog
+from hpstore.store.lock import StoreLock
 
 if TYPE_CHECKING:
     from hpstore.store.state import StateStore
@@ -31,21 +32,39 @@ class Storage:
     def state(self) -> StateStore:
         """The Zarr state, opened on first use (a query answered from kept rankings never needs it)."""
         if self._state is None:
-            from hpstore.store.state import LocalStateStore
-
-            self._state = LocalStateStore(self.settings.state_path)
+            self._state = state_of(self.settings)
         return self._state
+
+    @staticmethod
+    def writer_lock(
+        settings: Settings, *, wait: bool = True, on_wait: Any = None, mark_run: bool = True
+    ) -> StoreLock:
+        """The lock that keeps a second writer out of this store: the folder's flock, and the server
+        catalog's advisory lock when there is one (the only one for a store on object storage)."""
+        if settings.url:
+            from hpstore.store.state import ObjectStateStore
+
+            marker = ObjectStateStore.from_url(settings.url).marker("ingest.run")
+            return StoreLock(
+                None, wait=wait, on_wait=on_wait, mark_run=mark_run, catalog=settings.catalog, marker=marker
+            )
+        return StoreLock(settings.store, wait=wait, on_wait=on_wait, mark_run=mark_run, catalog=settings.catalog)
 
     @staticmethod
     def require(settings: Settings) -> None:
         """Refuse a store that does not exist yet (for commands that must not create one)."""
+        if settings.url:
+            return  # its catalog says whether it holds anything
         root = settings.store
         if not (root / "state.zarr").exists() and settings.catalog_url is None:
             raise StoreError(f"no hpstore store at {root} (ingest photos into it first, or name another store)")
 
     @staticmethod
     def prepare(settings: Settings) -> None:
-        """Create the store directory (a writer takes the store's lock in it before opening the catalog)."""
+        """Create the store directory (a writer takes the store's lock in it before opening the catalog). A
+        store on object storage needs no preparing: its prefix exists once something is written."""
+        if settings.url:
+            return
         root = settings.store
         try:
             root.mkdir(parents=True, exist_ok=True)
@@ -61,6 +80,8 @@ class Storage:
 
     def own_files(self) -> list[Path]:
         """The store's own files and folders (never photos, even when the store lies in the archive)."""
+        if self.settings.url:
+            return []
         root = self.settings.store
         names = ["state.zarr", "ingest.lock", "ingest.run", "catalog.sqlite", "catalog.sqlite-wal"]
         return [root / name for name in [*names, "catalog.sqlite-shm", "catalog.sqlite-journal"]]
@@ -90,3 +111,12 @@ class Storage:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def state_of(settings: Settings) -> StateStore:
+    """The state store ``settings`` name: the store folder's ``state.zarr``, or the object-storage URL."""
+    from hpstore.store.state import LocalStateStore, ObjectStateStore
+
+    if settings.url:
+        return ObjectStateStore.from_url(settings.url)
+    return LocalStateStore(settings.state_path)
