@@ -24,9 +24,9 @@ import json
 import os
 import shutil
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, cast
 
@@ -137,12 +137,19 @@ class StateStore(abc.ABC):
         """Write a new generation of ``n`` frames whose chunks ``source`` computes: ``source(region)`` gives
         the (mean, m2) arrays of one chunk's (rows, cols) region, and its pair arrays when ``pair_d`` is given.
         A few threads compute and write the chunks, so a state need never be whole in memory."""
+        self.begin(group_id, generation, shape, n, pair_d)
+        self.write_regions(group_id, generation, source)
+        self.finish(group_id, generation, n, pair_d)
+
+    def begin(self, group_id: int, generation: int, shape: tuple[int, ...], n: int, pair_d: int | None) -> None:
+        """Create the arrays of a new generation (their metadata), after deleting leftovers of an
+        interrupted commit of the same generation. Its chunks come next (:meth:`write_regions`, from one
+        process or split between several), then :meth:`finish`."""
         fields = FIELDS + PAIR_FIELDS if pair_d else FIELDS
-        name = self.name(group_id, generation)
-        try:
-            self.drop(group_id, generation)  # leftovers of an interrupted commit of the same generation
-            node = self._open("", "a").require_group(name)
-            arrays = [
+        with self._failing(group_id, generation):
+            self.drop(group_id, generation)
+            node = self._open("", "a").require_group(self.name(group_id, generation))
+            for field in fields:
                 node.create_array(
                     field,
                     shape=shape,
@@ -150,15 +157,45 @@ class StateStore(abc.ABC):
                     chunks=_chunks(shape),
                     compressors=_COMPRESSOR,
                     overwrite=True,
-                    config={"write_empty_chunks": True},  # write every chunk; no per-chunk all-zero scan
                 )
-                for field in fields
-            ]
-            _write_chunks(arrays, lambda field, key: self.chunk_written(name, field, key), source)
-            node.attrs.update({"n": n, "pair_d": pair_d} if pair_d else {"n": n})
+
+    def regions(self, group_id: int, generation: int) -> list[Region]:
+        """The chunk regions of a generation begun with :meth:`begin`."""
+        return _regions(self._arrays(group_id, generation)[0])
+
+    def write_regions(
+        self, group_id: int, generation: int, source: ChunkSource, regions: list[Region] | None = None
+    ) -> None:
+        """Write the chunks of ``regions`` (default: all) of a begun generation from ``source``. Callers in
+        several processes may each write their own regions: every chunk is written whole, by one of them."""
+        name = self.name(group_id, generation)
+        with self._failing(group_id, generation):
+            arrays = self._arrays(group_id, generation)
+            _write_chunks(arrays, lambda field, key: self.chunk_written(name, field, key), source, regions)
+
+    def finish(self, group_id: int, generation: int, n: int, pair_d: int | None) -> None:
+        """Record the generation's frame count, and make it durable: the catalog may point at it now."""
+        name = self.name(group_id, generation)
+        with self._failing(group_id, generation):
+            self._open(name, "r+").attrs.update({"n": n, "pair_d": pair_d} if pair_d else {"n": n})
             self.generation_written(name)
+
+    def _arrays(self, group_id: int, generation: int) -> list[zarr.Array]:
+        node = self._open(self.name(group_id, generation), "r+")
+        # write every chunk (the setting is not stored with the array): no per-chunk all-zero scan
+        return [
+            cast(zarr.Array, node[f]).with_config({"write_empty_chunks": True})
+            for f in (*FIELDS, *PAIR_FIELDS)
+            if f in node
+        ]
+
+    @contextmanager
+    def _failing(self, group_id: int, generation: int) -> Iterator[None]:
+        """A failed write deletes the half-written generation (freeing its space) and says why."""
+        try:
+            yield
         except OSError as err:
-            self.drop(group_id, generation)  # free the space a half-written generation holds
+            self.drop(group_id, generation)
             raise StoreError(f"cannot write state of group {group_id}: {err.strerror or err}") from err
         except StateError:
             self.drop(group_id, generation)  # ``source`` could not read the generation it merges from
@@ -446,9 +483,24 @@ class MemoryStateStore(ObjectStateStore):
         return "MemoryStateStore()"
 
 
-def _write_chunks(arrays: list[zarr.Array], written: Callable[[str, str], None], source: ChunkSource) -> None:
-    """Write every chunk of ``arrays`` from ``source`` with a few threads, calling ``written(field, key)``
-    after each chunk (to make it durable); return when every write has ended.
+def _regions(array: zarr.Array) -> list[Region]:
+    rows, cols = array.chunks[:2]
+    height, width = array.shape[:2]
+    return [
+        (slice(r, min(r + rows, height)), slice(c, min(c + cols, width)))
+        for r in range(0, height, rows)
+        for c in range(0, width, cols)
+    ]
+
+
+def _write_chunks(
+    arrays: list[zarr.Array],
+    written: Callable[[str, str], None],
+    source: ChunkSource,
+    regions: list[Region] | None = None,
+) -> None:
+    """Write the chunks of ``regions`` (default: all) of ``arrays`` from ``source`` with a few threads,
+    calling ``written(field, key)`` after each chunk (to make it durable); return when every write has ended.
 
     One ``array[...] = data`` would fan out into concurrent chunk writes on zarr's event loop; when one
     fails (a full disk), the others carry on after the exception and would recreate files in a generation
@@ -459,12 +511,7 @@ def _write_chunks(arrays: list[zarr.Array], written: Callable[[str, str], None],
     Measured on a 24 MP RGB state: commits 25 % shorter.
     """
     rows, cols = arrays[0].chunks[:2]
-    height, width = arrays[0].shape[:2]
-    regions = [
-        (slice(r, min(r + rows, height)), slice(c, min(c + cols, width)))
-        for r in range(0, height, rows)
-        for c in range(0, width, cols)
-    ]
+    regions = _regions(arrays[0]) if regions is None else regions
 
     def write(region: Region) -> None:
         at = (region[0].start // rows, region[1].start // cols, *[0] * (len(arrays[0].shape) - 2))
