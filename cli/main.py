@@ -147,6 +147,15 @@ def ingest(
             show_default=False,
         ),
     ] = None,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            help="Ingest on a Dask cluster: the scheduler's address, e.g. tcp://scheduler:8786 (default: "
+            "$HPSTORE_DASK). Its workers must reach the files at the same paths, and the store when it is on "
+            "object storage; pip install 'hpstore[cluster]' on every machine.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Add photos (JPEG, PNG, TIFF, and RAW files LibRaw reads) to the store.
 
@@ -160,7 +169,7 @@ def ingest(
     """
     store = open_store(ctx, workers=workers, period=period)
     with IngestView(quiet or not fmt.human) as view:
-        report = call(ctx, store.ingest, paths, on_event=view, wait=wait)
+        report = call(ctx, store.ingest, paths, on_event=view, wait=wait, dask=dask)
     if print_report({"store": store.location, **report.to_dict()}, fmt):
         return
     if report.ingested == 0 and report.unchanged and not (report.failed or report.duplicates):

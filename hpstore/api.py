@@ -123,6 +123,7 @@ class Store:
         *,
         wait: bool = True,
         on_event: Callable[[Event], None] | None = None,
+        dask: str | None = None,
     ) -> IngestReport:
         """Add photos to the store; files already in the catalog are passed over.
 
@@ -134,15 +135,26 @@ class Store:
             If another ingest is writing the store: wait for it (default), or raise ``StoreBusy``.
         on_event
             Called with each progress :class:`~hpstore.ingest.pipeline.Event` (phases, files done, problems).
+        dask
+            Address of a Dask scheduler (``tcp://host:8786``; default ``$HPSTORE_DASK``): its workers read,
+            decode and fold the files (which they must reach at the same paths), and the store's chunks when
+            it is on object storage (see :mod:`hpstore.ingest.cluster`). The result equals a local ingest's.
 
         Returns
         -------
         IngestReport
             Counts of the files ingested, duplicate, failed, skipped and already there.
         """
+        files = [os.fspath(p) for p in paths]
+        address = dask or self.settings.dask
+        if address:
+            from hpstore.ingest import cluster
+
+            chunk = self.settings.dask_chunk
+            return cluster.ingest(files, self.settings, address, on_event=on_event, wait=wait, chunk=chunk)
         from hpstore.ingest.pipeline import ingest
 
-        return ingest([os.fspath(p) for p in paths], self.settings, on_event=on_event, wait=wait)
+        return ingest(files, self.settings, on_event=on_event, wait=wait)
 
     def cameras(self) -> list[Camera]:
         """Every camera with photos in the store.

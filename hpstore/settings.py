@@ -18,6 +18,11 @@ Environment variables (all optional):
     Calendar period of the states new photos go to: ``year`` (default), ``quarter`` or ``month``. Finer
     periods answer ``--since``/``--until`` at more dates without re-reading photos, and cost one dense state
     per period (see ``hpstore.timeaxis.periods``).
+``HPSTORE_DASK``
+    Address of a Dask scheduler (``tcp://host:8786``) whose workers ingest (``hpstore.ingest.cluster``).
+``HPSTORE_DASK_CHUNK``
+    Files per task on the Dask workers (default 32): each task's partial sums are merged with the others',
+    so larger chunks move fewer sums between workers, and a worker that dies loses more work.
 ``HPSTORE_COMMIT_SECONDS``
     Commit state and catalog at least this often during a long ingest, in seconds (default 60; 0 commits
     after every batch).
@@ -73,6 +78,8 @@ class Settings:
     commit_seconds: float = 60.0
     max_batch_frames: int = 16
     period: str = "year"
+    dask: str | None = None  # scheduler address: ingest on its workers
+    dask_chunk: int = 32
 
     @property
     def location(self) -> str:
@@ -144,6 +151,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         commit_seconds=_seconds(env, "HPSTORE_COMMIT_SECONDS", 60.0),
         max_batch_frames=_int(env, "HPSTORE_BATCH_FRAMES", 16),
         period=periods.check_size(env.get("HPSTORE_PERIOD") or "year"),
+        dask=env.get("HPSTORE_DASK") or None,
+        dask_chunk=_int(env, "HPSTORE_DASK_CHUNK", 32),
     )
     settings = settings.with_(**overrides)
     periods.check_size(settings.period)

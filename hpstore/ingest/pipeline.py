@@ -380,9 +380,17 @@ class _Ingest:
         if sums.n:
             new = old + 1
             pair_d = sums.d if not group.n or self.store.state.pair_d(group.id, old) == sums.d else None
-            merged = _merged(self.store.state, group, sums)
+            merged = _merged(self.store.state, (group.id, old, group.n), sums)
             self.store.state.write_from(group.id, new, sums.shape, n, merged, pair_d)
             checkpoint("state-written")
+        self.commit_generation(group, new, n, pending)
+        if sums.n:
+            sums.clear()  # touches every page: not for a commit of failures only
+
+    def commit_generation(self, group: Group, new: int, n: int, pending: list[dict[str, Any]]) -> None:
+        """Switch the catalog to the written generation ``new`` of ``n`` frames with the files it counts, in
+        one transaction, then delete the generation it replaces."""
+        old = group.generation
         try:
             self.store.catalog.commit_group(group.id, n, new, pending)
         except CatalogError:
@@ -391,8 +399,6 @@ class _Ingest:
             raise
         checkpoint("catalog-committed")
         group.generation, group.n = new, n
-        if sums.n:
-            sums.clear()  # touches every page: not for a commit of failures only
         if old and new != old:
             self.store.state.drop(group.id, old)
             checkpoint("old-dropped")
@@ -418,9 +424,11 @@ class _Ingest:
         return keep
 
 
-def _merged(state: StateStore, group: Group, sums: stats.Sums) -> ChunkSource:
-    """The chunks of ``group``'s committed state with the frames of ``sums`` merged in, one region at a time."""
-    read = state.reader(group.id, group.generation, group.n) if group.n else None
+def _merged(state: StateStore, base: tuple[int, int, int], sums: stats.Sums) -> ChunkSource:
+    """The chunks of the committed state ``base`` (group id, generation, frames) with the frames of ``sums``
+    merged in, one region at a time."""
+    group_id, generation, n = base
+    read = state.reader(group_id, generation, n) if n else None
 
     def chunk(region: Region) -> tuple[np.ndarray, ...]:
         part = stats.with_sums(read(region) if read is not None else None, sums, region)
@@ -467,6 +475,30 @@ def ingest(
     ``Interrupted``; a SIGKILL loses at most the uncommitted batch, which the next run redoes.
     """
     started = time.monotonic()
+    with session(inputs, settings, on_event, wait) as (run, todos):
+        with ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="hpstore-decode") as pool:
+            identified = run.identify(todos, pool)
+            groups = run.grouped(identified)
+            run.emit(Event("phase", "ingesting", total=len(identified)))
+            # Groups of one frame size one after the other: they share the decode ring and the sums.
+            for members in groups.values():
+                key = _buffer_key(members[0].info)
+                run.sized[key] = max(run.sized.get(key, 0), len(members))
+            for group_id, members in sorted(groups.items(), key=lambda item: _buffer_key(item[1][0].info)):
+                group = run.store.catalog.get_group(group_id)
+                run.accumulate(group, members, pool)
+                run.report.groups.append(group_id)
+        date_defects(run)
+    run.report.seconds = time.monotonic() - started
+    return run.report
+
+
+@contextmanager
+def session(
+    inputs: Sequence[str], settings: Settings, on_event: OnEvent | None, wait: bool
+) -> Iterator[tuple[_Ingest, list[_Todo]]]:
+    """The writer's side of an ingest, local or on a cluster: the store locked and opened, garbage of
+    interrupted commits collected, signals turned into a stop, and the files to read selected."""
     emit = on_event or (lambda _event: None)
     Storage.prepare(settings)
     # The lock comes first: a second writer must not even open or migrate the catalog meanwhile.
@@ -486,32 +518,24 @@ def ingest(
                         f"before it stopped, {len(todos)} to go",
                     )
                 )
-            with ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="hpstore-decode") as pool:
-                identified = run.identify(todos, pool)
-                groups = run.grouped(identified)
-                run.emit(Event("phase", "ingesting", total=len(identified)))
-                # Groups of one frame size one after the other: they share the decode ring and the sums.
-                for members in groups.values():
-                    key = _buffer_key(members[0].info)
-                    run.sized[key] = max(run.sized.get(key, 0), len(members))
-                for group_id, members in sorted(groups.items(), key=lambda item: _buffer_key(item[1][0].info)):
-                    group = store.catalog.get_group(group_id)
-                    run.accumulate(group, members, pool)
-                    run.report.groups.append(group_id)
-            if run.report.ingested and not run.stop.is_set():
-                run.emit(Event("phase", "dating the defects found"))
-                refined = dating.refine(
-                    store,
-                    run.report.groups,
-                    budget=max(dating.BUDGET, 2 * run.report.ingested),
-                    on_read=lambda: run.emit(Event("advance")),
-                )
-                run.report.reread = refined.photos
-                if refined.unreadable:
-                    text = f"{refined.unreadable} earlier photos could not be read again to date defects (moved, "
-                    run.emit(Event("notice", text + "changed or gone): the dates rest on the other photos"))
-    run.report.seconds = time.monotonic() - started
-    return run.report
+            yield run, todos
+
+
+def date_defects(run: _Ingest) -> None:
+    """Read earlier photos again to date the defects this run found (``hpstore.timeaxis.dating``)."""
+    if not run.report.ingested or run.stop.is_set():
+        return
+    run.emit(Event("phase", "dating the defects found"))
+    refined = dating.refine(
+        run.store,
+        run.report.groups,
+        budget=max(dating.BUDGET, 2 * run.report.ingested),
+        on_read=lambda: run.emit(Event("advance")),
+    )
+    run.report.reread = refined.photos
+    if refined.unreadable:
+        text = f"{refined.unreadable} earlier photos could not be read again to date defects (moved, "
+        run.emit(Event("notice", text + "changed or gone): the dates rest on the other photos"))
 
 
 @contextmanager

@@ -1,0 +1,424 @@
+"""Ingest on a Dask cluster: ``hpstore ingest --dask tcp://scheduler:8786 PATH...``.
+
+The client (this process) does what needs the catalog and the writer lock: it finds the files, passes over
+those already ingested, groups the identified photos, decides which copies are duplicates, and commits. The
+workers do the heavy part on files every worker can read:
+
+1. **identify**: read each file's headers (``probe``), a chunk of files per task;
+2. **fold**: read, hash, decode and scan each photo of a chunk of one group's files, and add its frame to
+   exact integer sums (``stats.Sums``): a :class:`Part` per chunk;
+3. **merge**: add two parts of one group (integer sums merge exactly, by addition) as soon as both are
+   ready: a tree of merges that never gathers the parts in one place. At most ``2 x workers`` chunks are in
+   flight, so memory stays bounded whatever the number of photos;
+4. **write**: on a store on object storage, each worker merges the group's final sums into the committed
+   state for its band of chunks and writes them into the new generation. The client then records the
+   generation's frame count and commits the catalog in one transaction, as a local ingest does (a local
+   store's commit runs here, as in a local ingest).
+
+A file counted twice (the same content under two paths in different chunks, or content an earlier run
+counted) is taken out again by subtraction: the sums are integers, so that is exact. Which copy counts
+follows the local ingest's rule (the first in the order files were found), so the catalog and the state
+equal those of a local ingest of the same files. Dask retries the chunk of a worker that dies; a client
+that dies commits nothing of its group in flight, and the next run does it again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hpstore import stats
+from hpstore.detect.cfa import pair_distance
+from hpstore.errors import DecodeError, HpstoreError, Interrupted, StoreError, UnsupportedFormat
+from hpstore.io import PhotoInfo, probe
+from hpstore.settings import Settings
+from hpstore.store.catalog import DUPLICATE, FAILED, INGESTED, SKIPPED, Group
+from hpstore.store.storage import state_of
+
+from .pipeline import RESUME, Event, IngestReport, OnEvent, _buffer_key, _Ingest, _load, _merged, _row, _Todo
+
+if TYPE_CHECKING:
+    from distributed import Client, Future
+
+_BATCH = 16  # frames decoded before they are added to a part's sums (the fold's cache-friendly batch)
+_PROBE_CHUNK = 64  # files identified per task
+
+
+# ---- work done on the workers (module-level functions: the workers import hpstore) --------------------
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What a worker learnt of one file of a chunk: its index in the group's files, content hash and
+    standouts, whether its frame is in the part's sums, or why it could not be read."""
+
+    index: int
+    digest: str | None = None
+    evidence: bytes | None = None
+    folded: bool = False
+    reason: str | None = None
+
+
+@dataclass
+class Part:
+    """Exact integer sums of the frames of some of one group's files, and what was seen of each file."""
+
+    sums: stats.Sums
+    files: list[Seen] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """The shape of one group's sums: frames like ``info``'s, sized for ``frames`` frames."""
+
+    shape: tuple[int, ...]
+    dtype: str
+    d: int | None
+    frames: int
+
+    def empty(self) -> stats.Sums:
+        return stats.sums_for(self.shape, np.dtype(self.dtype), self.d, frames=self.frames)
+
+
+def version() -> str:
+    """The hpstore version a worker runs (checked against the client's before any work)."""
+    from hpstore import __version__
+
+    return __version__
+
+
+def identify(paths: list[str]) -> list[PhotoInfo | tuple[str, str]]:
+    """Each file's headers, or (status, reason) for a file that cannot be ingested."""
+    found: list[PhotoInfo | tuple[str, str]] = []
+    for path in paths:
+        try:
+            found.append(probe(Path(path)))
+        except UnsupportedFormat as err:
+            found.append((SKIPPED, str(err)))
+        except DecodeError as err:
+            found.append((FAILED, str(err)))
+    return found
+
+
+def fold(work: list[tuple[int, str, PhotoInfo]], spec: Spec) -> Part:
+    """Read, hash, decode and scan the files of ``work`` ((index, path, info) each) and add their frames to
+    new sums; a second copy of content in the same chunk is seen but not added."""
+    part = Part(spec.empty())
+    ring = np.empty((min(_BATCH, max(1, len(work))), *spec.shape), spec.dtype)
+    slots: list[int] = []
+    digests: set[str] = set()
+    for index, path, info in work:
+        slot = len(slots)
+        try:
+            digest, evidence = _load(Path(path), info, ring[slot])
+        except DecodeError as err:
+            part.files.append(Seen(index, reason=str(err)))
+            continue
+        folded = digest not in digests
+        part.files.append(Seen(index, digest, evidence, folded))
+        if folded:
+            digests.add(digest)
+            slots.append(slot)
+        if len(slots) == len(ring):
+            stats.add_slots(part.sums, ring, np.asarray(slots, np.int64))
+            slots.clear()
+    stats.add_slots(part.sums, ring, np.asarray(slots, np.int64))
+    return part
+
+
+def merge(a: Part, b: Part) -> Part:
+    """The part of both chunks' files (``a`` is reused: it is never used again once merged)."""
+    _add(a.sums, b.sums, 1)
+    a.files.extend(b.files)
+    return a
+
+
+def take_out(part: Part, work: list[tuple[int, str, PhotoInfo]], spec: Spec, digests: list[str]) -> Part:
+    """``part`` without the frames of the files of ``work`` (counted in it, found to be duplicates since):
+    they are decoded again and subtracted, exactly. A file whose content changed meanwhile stops the run."""
+    again = fold(work, spec)
+    for seen, digest in zip(again.files, digests, strict=True):
+        if seen.digest != digest:
+            raise StoreError(f"{work[0][1]} changed during the ingest: run the same command again")
+    _add(part.sums, again.sums, -1)
+    drop = {index for index, _, _ in work}
+    part.files = [
+        Seen(s.index, s.digest, s.evidence, False, s.reason) if s.index in drop else s for s in part.files
+    ]
+    return part
+
+
+def files_of(part: Part) -> list[Seen]:
+    return part.files
+
+
+def write_band(
+    settings: Settings, base: tuple[int, int, int], generation: int, part: Part, regions: list[Any]
+) -> int:
+    """Merge ``part``'s sums into the committed state ``base`` (group, generation, frames) over ``regions``,
+    and write those chunks of the new ``generation``; the number of chunks written."""
+    state = state_of(settings)
+    group_id = base[0]
+    state.write_regions(group_id, generation, _merged(state, base, part.sums), regions)
+    return len(regions)
+
+
+def _add(total: stats.Sums, other: stats.Sums, sign: int) -> None:
+    """Add (``sign`` 1) or subtract (-1) ``other``'s frames to ``total``'s, in place. Unsigned sums wrap
+    around on subtraction, and come back exactly, since the frames taken out were among those added."""
+    pairs = [(total.pairs.x, other.pairs.x), (total.pairs.y, other.pairs.y)] if total.pairs and other.pairs else []
+    for mine, theirs in [(total.s1, other.s1), (total.s2, other.s2), *pairs]:
+        if sign > 0:
+            np.add(mine, theirs, out=mine, casting="unsafe")
+        else:
+            np.subtract(mine, theirs, out=mine, casting="unsafe")
+    total.n += sign * other.n
+
+
+# ---- the client ---------------------------------------------------------------------------------------
+
+
+def connect(address: str, timeout: float = 30.0) -> Client:
+    """A client of the scheduler at ``address``, after checking that its workers run this hpstore."""
+    try:
+        from distributed import Client
+    except ImportError as err:
+        raise StoreError("ingest --dask needs dask.distributed: pip install 'hpstore[cluster]'") from err
+    from hpstore import __version__
+
+    try:
+        client = Client(address, timeout=timeout)
+    except (OSError, TimeoutError) as err:
+        raise StoreError(f"cannot reach the Dask scheduler at {address}: {err}") from err
+    try:
+        if not client.scheduler_info().get("workers"):
+            client.wait_for_workers(1, timeout=timeout)
+        theirs = set(client.run(version, wait=True).values())
+    except (OSError, TimeoutError) as err:
+        client.close()
+        raise StoreError(f"the Dask cluster at {address} has no worker that answers: {err}") from err
+    except Exception as err:  # a worker without hpstore cannot unpickle the call
+        client.close()
+        raise StoreError(
+            f"the Dask workers at {address} cannot run hpstore ({err}): install hpstore {__version__} on them"
+        ) from err
+    if theirs != {__version__}:
+        client.close()
+        raise StoreError(
+            f"the Dask workers run hpstore {sorted(theirs)}, this is {__version__}: install one version"
+        )
+    return client
+
+
+class _Cluster:
+    """One ingest through a Dask client; the catalog, lock and commits are ``run``'s, as in a local ingest."""
+
+    def __init__(self, run: _Ingest, client: Client, chunk: int) -> None:
+        self.run, self.client, self.chunk = run, client, chunk
+        self.slots = 2 * max(1, sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values()))
+
+    def identify(self, todos: list[_Todo]) -> list[_Todo]:
+        run = self.run
+        run.emit(Event("phase", "identifying", total=len(todos)))
+        pieces = [todos[at : at + _PROBE_CHUNK] for at in range(0, len(todos), _PROBE_CHUNK)]
+        futures = [self.client.submit(identify, [str(t.path) for t in p], pure=False, retries=2) for p in pieces]
+        ok: list[_Todo] = []
+        rows: list[dict[str, Any]] = []
+        for piece, future in zip(pieces, futures, strict=True):
+            self._check_stop(futures)
+            for todo, found in zip(piece, future.result(), strict=True):
+                if isinstance(found, tuple):
+                    status, reason = found
+                    rows.append(_row(todo, status, reason))
+                    run.problem(todo.key, status, reason)
+                else:
+                    try:
+                        run.check_budget(found)
+                        todo.info = found
+                        ok.append(todo)
+                    except DecodeError as err:
+                        todo.info = found
+                        rows.append(_row(todo, FAILED, str(err)))
+                        run.problem(todo.key, FAILED, str(err))
+                run.emit(Event("advance"))
+        run.store.catalog.record_files(rows)
+        return ok
+
+    def ingest(self, groups: dict[int, list[_Todo]]) -> None:
+        """Fold, merge and commit every group; groups of one frame size one after the other, as locally."""
+        for group_id, members in sorted(groups.items(), key=lambda item: _buffer_key(item[1][0].info)):
+            group = self.run.store.catalog.get_group(group_id)
+            info = members[0].info
+            assert info is not None
+            limit = stats.sums_for((1, 1, 1), info.dtype).limit  # most frames exact integer sums hold
+            for at in range(0, len(members), limit):
+                self._batch(group, members[at : at + limit])
+            self.run.report.groups.append(group_id)
+
+    def _batch(self, group: Group, todos: list[_Todo]) -> None:
+        info = todos[0].info
+        assert info is not None
+        spec = Spec(info.shape, np.dtype(info.dtype).str, pair_distance(info.source, info.pattern), len(todos))
+        work = [(i, str(t.path), t.info) for i, t in enumerate(todos)]
+        pieces = [work[at : at + self.chunk] for at in range(0, len(work), self.chunk)]
+        part = self._tree(pieces, spec)
+        seen = sorted(self.client.submit(files_of, part, pure=False).result(), key=lambda s: s.index)
+        part, pending, frames = self._settle(group, todos, seen, part, spec)
+        self._commit(group, part, frames, spec, pending)
+
+    def _tree(self, pieces: list[list[Any]], spec: Spec) -> Future:
+        """Fold the chunks and merge their parts pairwise as they finish; the future of the last part."""
+        from distributed import as_completed
+
+        queue = iter(pieces)
+        done = as_completed()
+        files: dict[Any, int] = {}  # fold's key -> files in its chunk, for the progress
+        live = 0
+
+        def more() -> None:
+            nonlocal live
+            while live < self.slots:
+                piece = next(queue, None)
+                if piece is None:
+                    return
+                future = self.client.submit(fold, piece, spec, pure=False, retries=2)
+                files[future.key] = len(piece)
+                done.add(future)
+                live += 1
+
+        more()
+        waiting: Future | None = None
+        for future in done:
+            self._check_stop([future])
+            if future.status == "error":
+                future.result()  # raises the worker's error here
+            live -= 1
+            for _ in range(files.pop(future.key, 0)):
+                self.run.emit(Event("advance"))
+            if waiting is None:
+                waiting = future
+            else:
+                done.add(self.client.submit(merge, waiting, future, pure=False))
+                live += 1
+                waiting = None
+            more()
+        assert waiting is not None
+        return waiting
+
+    def _settle(
+        self, group: Group, todos: list[_Todo], seen: list[Seen], part: Future, spec: Spec
+    ) -> tuple[Future, list[dict[str, Any]], int]:
+        """The catalog rows of a batch's files, by the local ingest's rules (the first copy of content
+        counts), and its part with the frames of later copies taken out; and the frames it holds."""
+        run = self.run
+        known = run.store.catalog.ingested_hashes([s.digest for s in seen if s.digest])
+        pending: list[dict[str, Any]] = []
+        out: list[tuple[int, str, PhotoInfo]] = []
+        digests: list[str] = []
+        frames = 0
+        for s in seen:
+            todo = todos[s.index]
+            if s.digest is None:
+                pending.append(_row(todo, FAILED, s.reason))
+                run.problem(todo.key, FAILED, s.reason or "cannot read")
+                continue
+            ident = {"hash": s.digest, "camera_id": group.camera_id, "group_id": group.id}
+            first = run.counted.get(s.digest) or known.get(s.digest)
+            if first is not None and first != todo.key:
+                pending.append(_row(todo, DUPLICATE, f"same content as {first}", **ident))
+                run.problem(todo.key, DUPLICATE, f"same content as {first}")
+                if s.folded:
+                    assert todo.info is not None
+                    out.append((s.index, str(todo.path), todo.info))
+                    digests.append(s.digest)
+                continue
+            run.counted[s.digest] = todo.key
+            pending.append(_row(todo, INGESTED, None, standouts=s.evidence, **ident))
+            run.report.count(INGESTED)
+            frames += 1
+        if out:
+            part = self.client.submit(take_out, part, out, spec, digests, pure=False)
+        return part, pending, frames
+
+    def _commit(self, group: Group, part: Future, frames: int, spec: Spec, pending: list[dict[str, Any]]) -> None:
+        run = self.run
+        if not run.settings.url or not frames:
+            sums = part.result().sums  # a local store is written from here, as a local ingest writes it
+            assert sums.n == frames, f"the cluster's sums hold {sums.n} frames, the catalog counts {frames}"
+            run.commit(group, sums, pending)
+            return
+        state = run.store.state
+        old, new, n = group.generation, group.generation + 1, group.n + frames
+        pair_d = spec.d if not group.n or state.pair_d(group.id, old) == spec.d else None
+        state.begin(group.id, new, spec.shape, n, pair_d)
+        regions = state.regions(group.id, new)
+        bands = [regions[at :: self.slots] for at in range(min(self.slots, len(regions)))]
+        base = (group.id, old, group.n)
+        writes = [
+            self.client.submit(write_band, run.settings, base, new, part, band, pure=False, retries=2)
+            for band in bands
+        ]
+        try:
+            written = sum(future.result() for future in writes)
+        except BaseException:
+            state.drop(group.id, new)
+            raise
+        assert written == len(regions)
+        state.finish(group.id, new, n, pair_d)
+        run.commit_generation(group, new, n, pending)
+
+    def _check_stop(self, futures: Sequence[Future]) -> None:
+        if self.run.stop.is_set():
+            self.client.cancel(list(futures))
+            raise Interrupted(f"interrupted; {self.run.report.ingested} files committed by this run. {RESUME}")
+
+
+def ingest_on(
+    client: Client,
+    inputs: Sequence[str],
+    settings: Settings,
+    *,
+    on_event: OnEvent | None = None,
+    wait: bool = True,
+    chunk: int = 32,
+) -> IngestReport:
+    """Ingest ``inputs`` as :func:`hpstore.ingest.pipeline.ingest` does, with the files read, decoded and
+    folded by ``client``'s Dask workers in chunks of ``chunk`` files. The files must be readable at the
+    same paths on every worker, and a store on object storage reachable from them (a local store is
+    written by this process)."""
+    from hpstore.ingest.pipeline import date_defects, session
+
+    started = time.monotonic()
+    with session(inputs, settings, on_event, wait) as (run, todos):
+        cluster = _Cluster(run, client, max(1, chunk))
+        identified = cluster.identify(todos)
+        groups = run.grouped(identified)
+        run.emit(Event("phase", "ingesting", total=len(identified)))
+        cluster.ingest(groups)
+        date_defects(run)
+    run.report.seconds = time.monotonic() - started
+    return run.report
+
+
+def ingest(
+    inputs: Sequence[str],
+    settings: Settings,
+    address: str,
+    *,
+    on_event: OnEvent | None = None,
+    wait: bool = True,
+    chunk: int = 32,
+) -> IngestReport:
+    """:func:`ingest_on` through the Dask scheduler at ``address`` (``tcp://host:8786``)."""
+    client = connect(address)
+    try:
+        return ingest_on(client, inputs, settings, on_event=on_event, wait=wait, chunk=chunk)
+    except HpstoreError:
+        raise
+    finally:
+        client.close()
