@@ -81,10 +81,16 @@ def merged_states(settings: Settings) -> dict[str, State]:
 
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[str]:
-    """An S3-compatible server on 127.0.0.1 (moto_server, in memory) for this test session, with the
-    standard AWS_* variables pointing at it; its endpoint URL. Skips where moto is not installed."""
-    if importlib.util.find_spec("moto") is None or importlib.util.find_spec("obstore") is None:
-        pytest.skip("no S3 test server: pip install 'moto[s3,server]' obstore (the test extra has them)")
+    """An S3-compatible server on 127.0.0.1 for this test session, with the standard AWS_* variables
+    pointing at it; its endpoint URL. ``.ci/run`` starts one (moto_server) and names it in
+    ``HPSTORE_TEST_S3``; otherwise the session starts its own. Skips where moto is not installed."""
+    if importlib.util.find_spec("obstore") is None:
+        pytest.skip("no S3 client: pip install obstore (the test extra has it)")
+    if os.environ.get("HPSTORE_TEST_S3"):
+        yield os.environ["HPSTORE_TEST_S3"]  # .ci/run set the AWS_* variables with it
+        return
+    if importlib.util.find_spec("moto") is None:
+        pytest.skip("no S3 test server: pip install 'moto[s3,server]' (the test extra has it)")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -122,6 +128,46 @@ def s3_server() -> Iterator[str]:
 
 
 _AWS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ALLOW_HTTP")
+
+
+@pytest.fixture
+def pg_catalog() -> Iterator[str]:
+    """A fresh database on the PostgreSQL server ``HPSTORE_TEST_POSTGRES`` names (``.ci/run`` starts a
+    throw-away cluster), dropped afterwards; its SQLAlchemy URL. Skips without a server."""
+    server = os.environ.get("HPSTORE_TEST_POSTGRES")
+    if not server:
+        pytest.skip("no PostgreSQL server: set HPSTORE_TEST_POSTGRES (.ci/run starts one)")
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"hp_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def dask_scheduler(s3_server: str) -> Iterator[str]:
+    """The address of a Dask scheduler with two single-threaded workers for this test session, whose
+    workers see the S3 test server. ``.ci/run`` starts one (``dask scheduler`` and ``dask worker``) and names
+    it in ``HPSTORE_TEST_DASK``; otherwise the session starts a local cluster of two worker processes."""
+    if importlib.util.find_spec("distributed") is None:
+        pytest.skip("no Dask: pip install 'dask[distributed]' (the test and cluster extras have it)")
+    if os.environ.get("HPSTORE_TEST_DASK"):
+        yield os.environ["HPSTORE_TEST_DASK"]
+        return
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0"
+    ) as cluster:
+        yield cluster.scheduler_address
 
 
 def new_bucket(endpoint: str) -> str:

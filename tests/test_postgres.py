@@ -5,8 +5,6 @@ through the database's advisory lock. Needs a server: ``.ci/run`` starts a throw
 from __future__ import annotations
 
 import os
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,22 +22,8 @@ CAMERA = CameraSpec(make="Simcam", model="P100", serial="PG000001", height=120, 
 
 
 @pytest.fixture
-def catalog() -> Iterator[str]:
-    """A fresh database on the server, dropped afterwards."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    assert SERVER is not None
-    name = f"hp_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(SERVER, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(SERVER).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+def catalog(pg_catalog: str) -> str:
+    return pg_catalog
 
 
 @pytest.fixture(scope="module")

@@ -39,6 +39,7 @@ from hpstore.io import PhotoInfo, probe
 from hpstore.settings import Settings
 from hpstore.store.catalog import DUPLICATE, FAILED, INGESTED, SKIPPED, Group
 from hpstore.store.storage import state_of
+from hpstore.testing.faults import checkpoint
 
 from .pipeline import RESUME, Event, IngestReport, OnEvent, _buffer_key, _Ingest, _load, _merged, _row, _Todo
 
@@ -119,6 +120,7 @@ def fold(work: list[tuple[int, str, PhotoInfo]], spec: Spec) -> Part:
         except DecodeError as err:
             part.files.append(Seen(index, reason=str(err)))
             continue
+        checkpoint("worker-decoded")
         folded = digest not in digests
         part.files.append(Seen(index, digest, evidence, folded))
         if folded:
@@ -300,6 +302,7 @@ class _Cluster:
             live -= 1
             for _ in range(files.pop(future.key, 0)):
                 self.run.emit(Event("advance"))
+                checkpoint("decoded")
             if waiting is None:
                 waiting = future
             else:
@@ -370,6 +373,7 @@ class _Cluster:
             raise
         assert written == len(regions)
         state.finish(group.id, new, n, pair_d)
+        checkpoint("state-written")
         run.commit_generation(group, new, n, pending)
 
     def _check_stop(self, futures: Sequence[Future]) -> None:
