@@ -221,11 +221,11 @@ def test_a_worker_that_dies_loses_only_its_chunk(
             env={"HPSTORE_CRASH_AT": "worker-decoded:3", "HPSTORE_CRASH_ONCE": str(flag)},
         ) as local,
         Client(local) as client,
+        hpstore.open(tmp_path / "store") as store,
     ):
-        with hpstore.open(tmp_path / "store") as store:
-            report = cluster.ingest_on(client, [str(archive["card1"])], store.settings, chunk=2)
-            assert report.ingested == len([f for f in reference[0][1] if f[1] == "ingested"])
-            assert answers(store) == reference[0]
+        report = cluster.ingest_on(client, [str(archive["card1"])], store.settings, chunk=2)
+        assert report.ingested == len([f for f in reference[0][1] if f[1] == "ingested"])
+        assert answers(store) == reference[0]
     assert flag.exists()  # a worker did die
 
 
