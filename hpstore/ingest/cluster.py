@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
 _BATCH = 16  # frames decoded before they are added to a part's sums (the fold's cache-friendly batch)
 _PROBE_CHUNK = 64  # files identified per task
+SLICE = 20_000  # files identified, grouped and committed at a time
 
 
 # ---- work done on the workers (module-level functions: the workers import hpstore) --------------------
@@ -260,7 +261,8 @@ class _Cluster:
             limit = stats.sums_for((1, 1, 1), info.dtype).limit  # most frames exact integer sums hold
             for at in range(0, len(members), limit):
                 self._batch(group, members[at : at + limit])
-            self.run.report.groups.append(group_id)
+            if group_id not in self.run.report.groups:  # a group may come again in a later slice
+                self.run.report.groups.append(group_id)
 
     def _batch(self, group: Group, todos: list[_Todo]) -> None:
         info = todos[0].info
@@ -400,10 +402,14 @@ def ingest_on(
     started = time.monotonic()
     with session(inputs, settings, on_event, wait) as (run, todos):
         cluster = _Cluster(run, client, max(1, chunk))
-        identified = cluster.identify(todos)
-        groups = run.grouped(identified)
-        run.emit(Event("phase", "ingesting", total=len(identified)))
-        cluster.ingest(groups)
+        # An archive goes through in slices: what the client holds per file (headers, rows) stays bounded.
+        # Each slice commits its groups, so a copy of content in an earlier slice is found in the catalog.
+        for at in range(0, len(todos), SLICE):
+            identified = cluster.identify(todos[at : at + SLICE])
+            groups = run.grouped(identified)
+            run.emit(Event("phase", "ingesting", total=len(identified)))
+            cluster.ingest(groups)
+            run.counted.clear()
         date_defects(run)
     run.report.seconds = time.monotonic() - started
     return run.report
