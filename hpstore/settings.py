@@ -21,8 +21,9 @@ Environment variables (all optional):
 ``HPSTORE_DASK``
     Address of a Dask scheduler (``tcp://host:8786``) whose workers ingest (``hpstore.ingest.cluster``).
 ``HPSTORE_DASK_CHUNK``
-    Files per task on the Dask workers (default 32): each task's partial sums are merged with the others',
-    so larger chunks move fewer sums between workers, and a worker that dies loses more work.
+    Files per task on the Dask workers (default 64): each task's partial sums are merged with the others',
+    so larger chunks move fewer sums between workers (a 24 MP group's sums are about 0.9 GB, moved once per
+    chunk: ``bench/scale.py``), and a worker that dies loses more work.
 ``HPSTORE_COMMIT_SECONDS``
     Commit state and catalog at least this often during a long ingest, in seconds (default 60; 0 commits
     after every batch).
@@ -79,7 +80,7 @@ class Settings:
     max_batch_frames: int = 16
     period: str = "year"
     dask: str | None = None  # scheduler address: ingest on its workers
-    dask_chunk: int = 32
+    dask_chunk: int = 64
 
     @property
     def location(self) -> str:
@@ -152,7 +153,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         max_batch_frames=_int(env, "HPSTORE_BATCH_FRAMES", 16),
         period=periods.check_size(env.get("HPSTORE_PERIOD") or "year"),
         dask=env.get("HPSTORE_DASK") or None,
-        dask_chunk=_int(env, "HPSTORE_DASK_CHUNK", 32),
+        dask_chunk=_int(env, "HPSTORE_DASK_CHUNK", 64),
     )
     settings = settings.with_(**overrides)
     periods.check_size(settings.period)
