@@ -280,3 +280,11 @@ def test_a_duplicate_is_taken_out_exactly(archive: dict[str, Path]) -> None:
     with pytest.raises(hpstore.HpstoreError, match="changed during the ingest"):
         cluster.take_out(part, work[:1], spec, ["0" * 64])
     assert stats.sums_for((1, 1, 1), np.uint8).limit == stats.LIMIT8
+
+
+def test_a_bad_scheduler_address_is_a_usage_error(archive: dict[str, Path], tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    done = cli("--store", str(tmp_path / "s"), "ingest", "--dask", "scheduler-without-port", str(archive["card2"]))
+    assert done.returncode == 2
+    assert "is not a Dask scheduler's address (tcp://host:8786)" in done.stderr
+    assert not (tmp_path / "s").exists()  # nothing was created before the cluster was reached

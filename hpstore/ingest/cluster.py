@@ -34,7 +34,7 @@ import numpy as np
 
 from hpstore import stats
 from hpstore.detect.cfa import pair_distance
-from hpstore.errors import DecodeError, HpstoreError, Interrupted, StoreError, UnsupportedFormat
+from hpstore.errors import BadArgument, DecodeError, HpstoreError, Interrupted, StoreError, UnsupportedFormat
 from hpstore.io import PhotoInfo, probe
 from hpstore.settings import Settings
 from hpstore.store.catalog import DUPLICATE, FAILED, INGESTED, SKIPPED, Group
@@ -195,7 +195,7 @@ def _add(total: stats.Sums, other: stats.Sums, sign: int) -> None:
 # ---- the client ---------------------------------------------------------------------------------------
 
 
-def connect(address: str, timeout: float = 30.0) -> Client:
+def connect(address: str, timeout: float = 15.0) -> Client:
     """A client of the scheduler at ``address``, after checking that its workers run this hpstore."""
     try:
         from distributed import Client
@@ -205,6 +205,8 @@ def connect(address: str, timeout: float = 30.0) -> Client:
 
     try:
         client = Client(address, timeout=timeout)
+    except ValueError as err:
+        raise BadArgument(f"{address!r} is not a Dask scheduler's address (tcp://host:8786): {err}") from err
     except (OSError, TimeoutError) as err:
         raise StoreError(f"cannot reach the Dask scheduler at {address}: {err}") from err
     try:
