@@ -27,13 +27,12 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +42,7 @@ import hpstore
 from hpstore.ingest import cluster
 from hpstore.io import probe
 from hpstore.store.state import CHUNK, FIELDS, PAIR_FIELDS
+from hpstore.testing import services
 from hpstore.testing.simulator import CameraSpec, Defect, write_archive
 
 # The archive of the model.
@@ -77,33 +77,6 @@ def timed(name: str, store: hpstore.Store, ingest: object) -> Run:
     return Run(name, seconds, report.ingested, ranking(store))
 
 
-def start_moto() -> tuple[subprocess.Popen[bytes] | None, str | None]:
-    try:
-        import moto  # noqa: F401
-    except ImportError:
-        return None, None
-    with socket.socket() as probe_socket:
-        probe_socket.bind(("127.0.0.1", 0))
-        port = probe_socket.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    endpoint = f"http://127.0.0.1:{port}"
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1",
-        AWS_ENDPOINT_URL=endpoint, AWS_ALLOW_HTTP="true",
-    )  # fmt: skip
-    return server, endpoint
-
-
 def fresh_database(server: str) -> str:
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
@@ -120,12 +93,14 @@ def dask_runs(photos: Path, work: Path, chunk: int, baseline: Run) -> list[Run]:
     import boto3
     from distributed import Client, LocalCluster
 
-    server, endpoint = start_moto()
     postgres = os.environ.get("HPSTORE_TEST_POSTGRES")
-    runs = []
-    try:
+    runs: list[Run] = []
+    with ExitStack() as stack:
+        endpoint = None
+        if postgres and importlib.util.find_spec("moto") is not None:
+            endpoint = stack.enter_context(services.s3_server())
         for workers in (1, 2):
-            if server is not None and postgres:
+            if endpoint is not None and postgres:
                 bucket = f"bench-{uuid.uuid4().hex[:10]}"
                 boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
                 where, catalog, label = f"s3://{bucket}/store", fresh_database(postgres), "S3 + PostgreSQL"
@@ -149,9 +124,6 @@ def dask_runs(photos: Path, work: Path, chunk: int, baseline: Run) -> list[Run]:
                 )
             if runs[-1].ranking != baseline.ranking:
                 raise SystemExit(f"{name}: the ranking differs from the local ingest's")
-    finally:
-        if server is not None:
-            server.terminate()
     return runs
 
 

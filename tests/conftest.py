@@ -5,10 +5,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +18,7 @@ from hpstore.settings import Settings, load_settings
 from hpstore.stats import State
 from hpstore.store.catalog import Group
 from hpstore.store.storage import Storage
+from hpstore.testing import services
 from hpstore.testing.simulator import Archive, CameraSpec, plant_defects, write_archive
 from hpstore.timeaxis.families import family_state
 from hpstore.timeaxis.window import families
@@ -91,43 +90,11 @@ def s3_server() -> Iterator[str]:
         return
     if importlib.util.find_spec("moto") is None:
         pytest.skip("no S3 test server: pip install 'moto[s3,server]' (the test extra has it)")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
-                pytest.fail("moto_server did not start")
-            time.sleep(0.1)
-    saved = {k: os.environ.get(k) for k in _AWS}
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION="us-east-1",
-        AWS_ENDPOINT_URL=endpoint, AWS_ALLOW_HTTP="true",
-    )  # fmt: skip
     try:
-        yield endpoint
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        server.terminate()
-        server.wait(timeout=10)
-
-
-_AWS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ALLOW_HTTP")
+        with services.s3_server() as endpoint:
+            yield endpoint
+    except RuntimeError as err:
+        pytest.fail(str(err))
 
 
 @pytest.fixture
