@@ -169,15 +169,41 @@ def files_of(part: Part) -> list[Seen]:
     return part.files
 
 
+def rows_of(part: Part, rows: slice) -> stats.Sums:
+    """``part``'s sums over a band of rows (a copy): what one writer of the new generation needs, so that the
+    part itself never moves to every writer."""
+    sums = part.sums
+    pairs = stats.Pairs(sums.pairs.d, sums.pairs.x[rows].copy(), sums.pairs.y[rows].copy()) if sums.pairs else None
+    return stats.Sums(sums.n, sums.s1[rows].copy(), sums.s2[rows].copy(), sums.limit, sums.d, pairs)
+
+
 def write_band(
-    settings: Settings, base: tuple[int, int, int], generation: int, part: Part, regions: list[Any]
+    settings: Settings,
+    base: tuple[int, int, int],
+    generation: int,
+    sums: stats.Sums,
+    row0: int,
+    regions: list[Any],
 ) -> int:
-    """Merge ``part``'s sums into the committed state ``base`` (group, generation, frames) over ``regions``,
-    and write those chunks of the new ``generation``; the number of chunks written."""
+    """Merge ``sums`` (the rows from ``row0`` on) into the committed state ``base`` (group, generation,
+    frames) over ``regions``, and write those chunks of the new ``generation``; the number of chunks
+    written."""
     state = state_of(settings)
     group_id = base[0]
-    state.write_regions(group_id, generation, _merged(state, base, part.sums), regions)
+    state.write_regions(group_id, generation, _merged(state, base, sums, row0), regions)
     return len(regions)
+
+
+def _bands(regions: list[Any], most: int) -> list[tuple[slice, list[Any]]]:
+    """The chunk regions cut into at most ``most`` bands of whole chunk rows: (rows, regions) each."""
+    starts = sorted({r[0].start for r in regions})
+    per = -(-len(starts) // max(1, most))
+    out = []
+    for at in range(0, len(starts), per):
+        mine = set(starts[at : at + per])
+        band = [r for r in regions if r[0].start in mine]
+        out.append((slice(min(mine), max(r[0].stop for r in band)), band))
+    return out
 
 
 def _add(total: stats.Sums, other: stats.Sums, sign: int) -> None:
@@ -213,13 +239,15 @@ def connect(address: str, timeout: float = 15.0) -> Client:
         if not client.scheduler_info().get("workers"):
             client.wait_for_workers(1, timeout=timeout)
         theirs = set(client.run(warm, wait=True).values())
+        theirs.add(client.run_on_scheduler(version))  # the scheduler unpickles the tasks: it needs hpstore too
     except (OSError, TimeoutError) as err:
         client.close()
         raise StoreError(f"the Dask cluster at {address} has no worker that answers: {err}") from err
     except Exception as err:  # a worker without hpstore cannot unpickle the call
         client.close()
         raise StoreError(
-            f"the Dask workers at {address} cannot run hpstore ({err}): install hpstore {__version__} on them"
+            f"the Dask cluster at {address} cannot run hpstore ({err}): install hpstore {__version__} on its "
+            "scheduler and workers"
         ) from err
     if theirs != {__version__}:
         client.close()
@@ -307,7 +335,10 @@ class _Cluster:
                 live += 1
 
         more()
-        waiting: Future | None = None
+        # Parts wait per worker: two parts on one worker merge there, and nothing moves. Only when no chunk
+        # is left do the parts of different workers merge, so the network carries one part per worker that
+        # took part, not one per chunk.
+        waiting: dict[str, Future] = {}
         for future in done:
             self._check_stop([future])
             if future.status == "error":
@@ -316,15 +347,24 @@ class _Cluster:
             for _ in range(files.pop(future.key, 0)):
                 self.run.emit(Event("advance"))
                 checkpoint("decoded")
-            if waiting is None:
-                waiting = future
-            else:
-                done.add(self.client.submit(merge, waiting, future, pure=False))
+            where = self._where(future)
+            if where in waiting:
+                done.add(self.client.submit(merge, waiting.pop(where), future, pure=False))
                 live += 1
-                waiting = None
+            else:
+                waiting[where] = future
             more()
-        assert waiting is not None
-        return waiting
+            if live == 0 and len(waiting) > 1:
+                (_, a), (_, b) = waiting.popitem(), waiting.popitem()
+                done.add(self.client.submit(merge, a, b, pure=False))
+                live += 1
+        assert len(waiting) == 1
+        return next(iter(waiting.values()))
+
+    def _where(self, future: Future) -> str:
+        """The worker holding a finished task's result ("" if the scheduler does not say)."""
+        holders = self.client.who_has([future]).get(future.key) or ("",)
+        return str(holders[0])
 
     def _settle(
         self, group: Group, todos: list[_Todo], seen: list[Seen], part: Future, spec: Spec
@@ -373,12 +413,15 @@ class _Cluster:
         pair_d = spec.d if not group.n or state.pair_d(group.id, old) == spec.d else None
         state.begin(group.id, new, spec.shape, n, pair_d)
         regions = state.regions(group.id, new)
-        bands = [regions[at :: self.slots] for at in range(min(self.slots, len(regions)))]
         base = (group.id, old, group.n)
-        writes = [
-            self.client.submit(write_band, run.settings, base, new, part, band, pure=False, retries=2)
-            for band in bands
-        ]
+        writes = []
+        for rows, band in _bands(regions, self.slots):
+            sums = self.client.submit(rows_of, part, rows, pure=False)  # runs where the part is
+            writes.append(
+                self.client.submit(
+                    write_band, run.settings, base, new, sums, rows.start, band, pure=False, retries=2
+                )
+            )
         try:
             written = sum(future.result() for future in writes)
         except BaseException:

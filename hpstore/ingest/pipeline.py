@@ -424,14 +424,15 @@ class _Ingest:
         return keep
 
 
-def _merged(state: StateStore, base: tuple[int, int, int], sums: stats.Sums) -> ChunkSource:
+def _merged(state: StateStore, base: tuple[int, int, int], sums: stats.Sums, row0: int = 0) -> ChunkSource:
     """The chunks of the committed state ``base`` (group id, generation, frames) with the frames of ``sums``
-    merged in, one region at a time."""
+    merged in, one region at a time. ``sums`` may hold only the rows from ``row0`` on."""
     group_id, generation, n = base
     read = state.reader(group_id, generation, n) if n else None
 
     def chunk(region: Region) -> tuple[np.ndarray, ...]:
-        part = stats.with_sums(read(region) if read is not None else None, sums, region)
+        rows = slice(region[0].start - row0, region[0].stop - row0)
+        part = stats.with_sums(read(region) if read is not None else None, sums, (rows, region[1]))
         return arrays_of(part, (slice(None),))
 
     return chunk
