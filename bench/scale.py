@@ -128,41 +128,47 @@ def dask_runs(photos: Path, work: Path, chunk: int, baseline: Run) -> list[Run]:
 
 
 def model(cpu_per_mp: float, partial_bytes_per_sample: float) -> None:
+    """Print what a cluster of 16 to 1,024 workers would need for the model archive, and its bottleneck."""
     photo_bytes = PIXELS * JPEG_BYTES_PER_PIXEL
     cpu = cpu_per_mp * PIXELS / 1e6  # core-seconds per photo
     samples = PIXELS * 3
-    partial = samples * partial_bytes_per_sample
+    partial = samples * partial_bytes_per_sample  # one group's integer sums, as a part of a chunk holds them
     groups = BODIES * GROUPS_PER_BODY
+    per_group = PHOTOS / groups
+    state = samples * 20  # mean and M2 float64, two int16 sign sums: a generation, read and written per commit
     tiles = -(-4000 // CHUNK) * -(-6000 // CHUNK)
-    requests_per_commit = 2 * tiles * (len(FIELDS) + len(PAIR_FIELDS))  # read old + write new chunks
+    requests = 2 * tiles * (len(FIELDS) + len(PAIR_FIELDS))  # per commit: read old + write new chunks
     print(f"\nmodel: {PHOTOS:,} photos of {PIXELS / 1e6:.0f} MP over {BODIES:,} bodies ({groups:,} groups)")
-    measured = f"measured {cpu_per_mp * 1e3:.1f} ms/MP"
-    print(f"  per photo: {photo_bytes / 1e6:.1f} MB read, {cpu:.2f} core-s ({measured})")
-    print(f"  a chunk's partial sums (a group of 10,000 photos): {partial / 1e9:.2f} GB; one moves per chunk")
-    print(f"  one commit of a group: {requests_per_commit} object-store requests, {samples * 20 / 1e9:.1f} GB raw")
-    print(f"  catalog: 1 row per photo, 1 transaction per group and slice of {cluster.SLICE:,} files")
-    for chunk in (32, 256):
-        merge_per_photo = partial / chunk
-        print(f"\n  chunks of {chunk} photos: {merge_per_photo / 1e6:.0f} MB merge traffic per photo", end="")
-        print(f" ({merge_per_photo / photo_bytes:.1f}x its bytes)")
-        header = f"  {'workers':>7} {'photos/s':>9} {'days':>6} {'S3 GB/s':>8} {'GET/s':>7} {'merge GB/s':>10}"
-        print(header + f" {'per node':>9}  bottleneck")
+    print(
+        f"  per photo: {photo_bytes / 1e6:.1f} MB read, {cpu:.2f} core-s (measured {cpu_per_mp * 1e3:.1f} ms/MP)"
+    )
+    print(f"  per group ({per_group:.0f} photos on average): sums {partial / 1e9:.2f} GB, a commit reads and")
+    print(f"  writes {2 * state / 1e9:.1f} GB of state (raw) in {requests} requests; 1 catalog row per photo")
+    chunk = 64
+    chunks = -(-per_group // chunk)
+    designs = {
+        # parts of a group on every worker that folded a chunk of it; one more move to the band writers
+        "now: groups one after another": lambda w: (min(w, chunks) - 1 + 1) * partial / per_group,
+        "next: each group on one worker": lambda w: partial / per_group,
+    }
+    for name, merge in designs.items():
+        print(f"\n  {name}, {chunk} photos per chunk")
+        head = f"  {'workers':>7} {'photos/s':>9} {'days':>6} {'S3 GB/s':>8} {'req/s':>7} {'merge MB/photo':>14}"
+        print(head + "  bottleneck")
         for workers in (16, 64, 256, 1024):
-            rate = workers / cpu
-            nodes = workers / NODE_CORES
-            per_node = rate * (photo_bytes + merge_per_photo) / nodes  # what each node's network carries in
+            traffic = photo_bytes + merge(workers) + 2 * state / per_group  # into a node, per photo
             limits = {
-                "CPU (decode)": rate,
-                "node network (photos + merges)": rate * NIC_BYTES / per_node,
-                "S3 GET rate on one prefix": S3_GET_PER_PREFIX,
+                "CPU (decode)": workers / cpu,
+                "node network": workers / NODE_CORES * NIC_BYTES / traffic,
+                "S3 requests on one prefix": S3_GET_PER_PREFIX / (1 + requests / per_group),
                 "catalog rows": CATALOG_ROWS,
             }
             first = min(limits, key=lambda k: limits[k])
-            real = limits[first]
-            days = PHOTOS / real / 86_400
+            rate = limits[first]
+            s3 = rate * (photo_bytes + 2 * state / per_group)
             print(
-                f"  {workers:>7} {real:>9.0f} {days:>6.1f} {real * photo_bytes / 1e9:>8.2f} {real:>7.0f}"
-                f" {real * merge_per_photo / 1e9:>10.2f} {min(per_node, NIC_BYTES) / 1e9:>8.2f}G  {first}"
+                f"  {workers:>7} {rate:>9.0f} {PHOTOS / rate / 86_400:>6.1f} {s3 / 1e9:>8.2f}"
+                f" {rate * (1 + requests / per_group):>7.0f} {merge(workers) / 1e6:>14.1f}  {first}"
             )
 
 
@@ -198,7 +204,7 @@ def main() -> None:
         runs = [baseline, single, *dask_runs(work / "photos", work, args.chunk, baseline)]
         info = probe(files[0])
         fold_seconds = worker_cost(files, info, args.chunk)
-        spec = cluster.Spec(info.shape, np.dtype(info.dtype).str, 1, 10_000)  # a large group's sums
+        spec = cluster.Spec(info.shape, np.dtype(info.dtype).str, 1, PHOTOS // (BODIES * GROUPS_PER_BODY))
         partial = spec.empty()
         widths = partial.s1.itemsize + partial.s2.itemsize + 2 * (partial.pairs.x.itemsize if partial.pairs else 0)
     mp = height * width / 1e6
