@@ -25,6 +25,7 @@ that dies commits nothing of its group in flight, and the next run does it again
 from __future__ import annotations
 
 import time
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -257,6 +258,103 @@ def connect(address: str, timeout: float = 15.0) -> Client:
     return client
 
 
+@dataclass
+class _Batch:
+    """Files of one group whose frames one set of integer sums holds, cut into chunks (``pieces``)."""
+
+    group: Group
+    todos: list[_Todo]
+    spec: Spec
+    pieces: list[list[tuple[int, str, PhotoInfo]]]
+    unfolded: int  # chunks not folded yet
+    live: int = 0  # its tasks running or waiting
+    waiting: dict[str, Future] = field(default_factory=dict)  # a finished part per worker that holds one
+    part: Future | None = None  # all its chunks merged
+
+
+class _Schedule:
+    """Runs the batches' chunks on the workers, each worker taking a run of consecutive chunks, so that a
+    group's parts lie on as few workers as keep every worker busy. Parts merge on the worker that holds
+    them; only when a batch has no chunk left do its parts on different workers merge, so the network
+    carries one part per worker the group went to, not one per chunk (``bench/scale.py``). A worker that
+    runs out of chunks takes the last ones of the longest queue. Batches commit in order as they complete.
+    """
+
+    def __init__(self, owner: _Cluster, batches: list[_Batch]) -> None:
+        from distributed import as_completed
+
+        self.owner, self.batches = owner, batches
+        self.client = owner.client
+        workers = self.client.scheduler_info()["workers"]
+        self.cap = {w: 2 * max(1, int(info.get("nthreads", 1))) for w, info in workers.items()}
+        chunks = [(b, k) for b, batch in enumerate(batches) for k in range(len(batch.pieces))]
+        share = -(-len(chunks) // max(1, len(self.cap)))
+        self.queues = {w: deque(chunks[n * share : (n + 1) * share]) for n, w in enumerate(self.cap)}
+        self.live: Counter[str] = Counter()
+        self.tasks: dict[Any, tuple[int, int, str]] = {}  # key -> (batch, files, worker it was meant for)
+        self.done = as_completed()
+        self.committed = 0
+
+    def run(self) -> None:
+        self.refill()
+        for future in self.done:
+            self.owner._check_stop([future])
+            if future.status == "error":
+                future.result()  # raises the worker's error here
+            b, files, worker = self.tasks.pop(future.key)
+            batch = self.batches[b]
+            batch.live -= 1
+            if files:
+                self.live[worker] -= 1
+                batch.unfolded -= 1
+                for _ in range(files):
+                    self.owner.run.emit(Event("advance"))
+                    checkpoint("decoded")
+            self.place(b, batch, future)
+            self.refill()
+            while self.committed < len(self.batches) and self.batches[self.committed].part is not None:
+                self.owner.finish(self.batches[self.committed])
+                self.committed += 1
+        assert self.committed == len(self.batches), "every batch was committed"
+
+    def place(self, b: int, batch: _Batch, future: Future) -> None:
+        """Merge a finished part with one on the same worker, or keep it there; a batch without chunks
+        left merges across workers, and is complete with one part."""
+        where = self.owner.where(future)
+        if where in batch.waiting:
+            self.submit(b, merge, batch.waiting.pop(where), future, worker=where)
+        else:
+            batch.waiting[where] = future
+        if batch.unfolded == 0 and batch.live == 0:
+            if len(batch.waiting) > 1:
+                (_, one), (to, other) = batch.waiting.popitem(), batch.waiting.popitem()
+                self.submit(b, merge, one, other, worker=to)
+            else:
+                batch.part = batch.waiting.popitem()[1]
+
+    def refill(self) -> None:
+        for worker, cap in self.cap.items():
+            queue = self.queues[worker]
+            while self.live[worker] < cap:
+                if not queue:
+                    longest = max(self.queues.values(), key=len)
+                    if len(longest) < 2:
+                        break
+                    queue.append(longest.pop())  # take the last chunk of the longest queue
+                b, k = queue.popleft()
+                batch = self.batches[b]
+                self.submit(b, fold, batch.pieces[k], batch.spec, worker=worker, files=len(batch.pieces[k]))
+                self.live[worker] += 1
+
+    def submit(self, b: int, task: Any, *args: Any, worker: str, files: int = 0) -> None:
+        # A loose restriction: where the worker is gone (a restarted worker has another address), any other.
+        where = {"workers": [worker], "allow_other_workers": True} if worker else {}
+        future = self.client.submit(task, *args, pure=False, retries=2 if files else None, **where)
+        self.tasks[future.key] = (b, files, worker)
+        self.batches[b].live += 1
+        self.done.add(future)
+
+
 class _Cluster:
     """One ingest through a Dask client; the catalog, lock and commits are ``run``'s, as in a local ingest."""
 
@@ -292,76 +390,34 @@ class _Cluster:
         return ok
 
     def ingest(self, groups: dict[int, list[_Todo]]) -> None:
-        """Fold, merge and commit every group; groups of one frame size one after the other, as locally."""
+        """Fold, merge and commit every group (in batches the integer sums hold exactly), in the local
+        ingest's order of groups."""
+        batches: list[_Batch] = []
         for group_id, members in sorted(groups.items(), key=lambda item: _buffer_key(item[1][0].info)):
             group = self.run.store.catalog.get_group(group_id)
             info = members[0].info
             assert info is not None
             limit = stats.sums_for((1, 1, 1), info.dtype).limit  # most frames exact integer sums hold
+            d = pair_distance(info.source, info.pattern)
             for at in range(0, len(members), limit):
-                self._batch(group, members[at : at + limit])
+                todos = members[at : at + limit]
+                spec = Spec(info.shape, np.dtype(info.dtype).str, d, len(todos))
+                work = [(i, str(t.path), t.info) for i, t in enumerate(todos) if t.info is not None]
+                pieces = [work[k : k + self.chunk] for k in range(0, len(work), self.chunk)]
+                batches.append(_Batch(group, todos, spec, pieces, len(pieces)))
             if group_id not in self.run.report.groups:  # a group may come again in a later slice
                 self.run.report.groups.append(group_id)
+        _Schedule(self, batches).run()
 
-    def _batch(self, group: Group, todos: list[_Todo]) -> None:
-        info = todos[0].info
-        assert info is not None
-        spec = Spec(info.shape, np.dtype(info.dtype).str, pair_distance(info.source, info.pattern), len(todos))
-        work = [(i, str(t.path), t.info) for i, t in enumerate(todos)]
-        pieces = [work[at : at + self.chunk] for at in range(0, len(work), self.chunk)]
-        part = self._tree(pieces, spec)
-        seen = sorted(self.client.submit(files_of, part, pure=False).result(), key=lambda s: s.index)
-        part, pending, frames = self._settle(group, todos, seen, part, spec)
-        self._commit(group, part, frames, spec, pending)
+    def finish(self, batch: _Batch) -> None:
+        """Decide the batch's duplicates, take their frames out, and commit it."""
+        assert batch.part is not None
+        seen = sorted(self.client.submit(files_of, batch.part, pure=False).result(), key=lambda s: s.index)
+        part, pending, frames = self._settle(batch.group, batch.todos, seen, batch.part, batch.spec)
+        batch.part = None
+        self._commit(batch.group, part, frames, batch.spec, pending)
 
-    def _tree(self, pieces: list[list[Any]], spec: Spec) -> Future:
-        """Fold the chunks and merge their parts pairwise as they finish; the future of the last part."""
-        from distributed import as_completed
-
-        queue = iter(pieces)
-        done = as_completed()
-        files: dict[Any, int] = {}  # fold's key -> files in its chunk, for the progress
-        live = 0
-
-        def more() -> None:
-            nonlocal live
-            while live < self.slots:
-                piece = next(queue, None)
-                if piece is None:
-                    return
-                future = self.client.submit(fold, piece, spec, pure=False, retries=2)
-                files[future.key] = len(piece)
-                done.add(future)
-                live += 1
-
-        more()
-        # Parts wait per worker: two parts on one worker merge there, and nothing moves. Only when no chunk
-        # is left do the parts of different workers merge, so the network carries one part per worker that
-        # took part, not one per chunk.
-        waiting: dict[str, Future] = {}
-        for future in done:
-            self._check_stop([future])
-            if future.status == "error":
-                future.result()  # raises the worker's error here
-            live -= 1
-            for _ in range(files.pop(future.key, 0)):
-                self.run.emit(Event("advance"))
-                checkpoint("decoded")
-            where = self._where(future)
-            if where in waiting:
-                done.add(self.client.submit(merge, waiting.pop(where), future, pure=False))
-                live += 1
-            else:
-                waiting[where] = future
-            more()
-            if live == 0 and len(waiting) > 1:
-                (_, a), (_, b) = waiting.popitem(), waiting.popitem()
-                done.add(self.client.submit(merge, a, b, pure=False))
-                live += 1
-        assert len(waiting) == 1
-        return next(iter(waiting.values()))
-
-    def _where(self, future: Future) -> str:
+    def where(self, future: Future) -> str:
         """The worker holding a finished task's result ("" if the scheduler does not say)."""
         holders = self.client.who_has([future]).get(future.key) or ("",)
         return str(holders[0])
