@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 import hpstore
-from hpstore.ingest import cluster
+from hpstore.ingest import cluster, tasks
 from hpstore.io import probe
 from hpstore.store.state import CHUNK, FIELDS, PAIR_FIELDS
 from hpstore.testing import services
@@ -113,7 +113,7 @@ def dask_runs(photos: Path, work: Path, chunk: int, baseline: Run) -> list[Run]:
                 Client(local) as client,
                 hpstore.open(where, catalog=catalog) as store,
             ):
-                client.run(cluster.warm)  # as ``cluster.connect`` does: kernels loaded before the clock starts
+                client.run(tasks.warm)  # as ``cluster.connect`` does: kernels loaded before the clock starts
                 name = f"dask, {workers} worker{'s' * (workers > 1)}, {label}"
                 runs.append(
                     timed(
@@ -173,14 +173,14 @@ def model(cpu_per_mp: float, partial_bytes_per_sample: float) -> None:
 
 
 def worker_cost(files: list[Path], info: object, chunk: int) -> float:
-    """Seconds per photo of what a worker does with a chunk (``cluster.fold``), in this process: the
+    """Seconds per photo of what a worker does with a chunk (``tasks.fold``), in this process: the
     per-photo cost the model scales, without the cluster's fixed costs."""
-    spec = cluster.Spec(info.shape, np.dtype(info.dtype).str, 1, len(files))  # type: ignore[attr-defined]
+    spec = tasks.Spec(info.shape, np.dtype(info.dtype).str, 1, len(files))  # type: ignore[attr-defined]
     work = [(i, str(f), probe(f)) for i, f in enumerate(files)]
-    cluster.fold(work[:1], spec)  # compiled kernels loaded
+    tasks.fold(work[:1], spec)  # compiled kernels loaded
     started = time.process_time()
     for at in range(0, len(work), chunk):
-        cluster.fold(work[at : at + chunk], spec)
+        tasks.fold(work[at : at + chunk], spec)
     return (time.process_time() - started) / len(work)
 
 
@@ -204,7 +204,7 @@ def main() -> None:
         runs = [baseline, single, *dask_runs(work / "photos", work, args.chunk, baseline)]
         info = probe(files[0])
         fold_seconds = worker_cost(files, info, args.chunk)
-        spec = cluster.Spec(info.shape, np.dtype(info.dtype).str, 1, PHOTOS // (BODIES * GROUPS_PER_BODY))
+        spec = tasks.Spec(info.shape, np.dtype(info.dtype).str, 1, PHOTOS // (BODIES * GROUPS_PER_BODY))
         partial = spec.empty()
         widths = partial.s1.itemsize + partial.s2.itemsize + 2 * (partial.pairs.x.itemsize if partial.pairs else 0)
     mp = height * width / 1e6

@@ -21,7 +21,7 @@ import pytest
 
 import hpstore
 from hpstore import stats
-from hpstore.ingest import cluster
+from hpstore.ingest import cluster, tasks
 from hpstore.io import probe
 from hpstore.store.serverlock import ServerLock
 from hpstore.store.state import ObjectStateStore
@@ -262,23 +262,23 @@ def test_a_duplicate_is_taken_out_exactly(archive: dict[str, Path]) -> None:
     # The worker-side functions, without a cluster: fold [a, b] equals fold [a, b, c, a2] minus [c, a2].
     files = sorted((archive["card1"]).glob("D20_*.jpg"))[:3]
     info = probe(files[0])
-    spec = cluster.Spec(info.shape, np.dtype(info.dtype).str, 1, 4)
+    spec = tasks.Spec(info.shape, np.dtype(info.dtype).str, 1, 4)
     work = [(i, str(p), probe(p)) for i, p in enumerate(files)]
-    whole = cluster.fold(work, spec)
-    part = cluster.fold(work[:2], spec)
+    whole = tasks.fold(work, spec)
+    part = tasks.fold(work[:2], spec)
     assert whole.sums.s1.dtype == np.uint16 and whole.sums.pairs is not None
     assert whole.sums.pairs.x.dtype == np.int8  # narrow types wrap around on the way down and back
     digests = [s.digest or "" for s in whole.files[2:]]
-    cluster.take_out(whole, work[2:], spec, digests)
+    tasks.take_out(whole, work[2:], spec, digests)
     assert whole.sums.n == part.sums.n == 2
     for mine, theirs in [(whole.sums.s1, part.sums.s1), (whole.sums.s2, part.sums.s2)]:
         assert np.array_equal(mine, theirs)
     assert np.array_equal(whole.sums.pairs.x, part.sums.pairs.x)
     assert [s.folded for s in whole.files] == [True, True, False]
-    merged = cluster.merge(cluster.fold(work[:1], spec), cluster.fold(work[1:2], spec))
+    merged = tasks.merge(tasks.fold(work[:1], spec), tasks.fold(work[1:2], spec))
     assert np.array_equal(merged.sums.s2, part.sums.s2) and merged.sums.n == 2
     with pytest.raises(hpstore.HpstoreError, match="changed during the ingest"):
-        cluster.take_out(part, work[:1], spec, ["0" * 64])
+        tasks.take_out(part, work[:1], spec, ["0" * 64])
     assert stats.sums_for((1, 1, 1), np.uint8).limit == stats.LIMIT8
 
 

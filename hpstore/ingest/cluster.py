@@ -2,24 +2,26 @@
 
 The client (this process) does what needs the catalog and the writer lock: it finds the files, passes over
 those already ingested, groups the identified photos, decides which copies are duplicates, and commits. The
-workers do the heavy part on files every worker can read:
+workers do the heavy part (:mod:`hpstore.ingest.tasks`) on files every worker can read:
 
-1. **identify**: read each file's headers (``probe``), a chunk of files per task;
+1. **identify**: read each file's headers, a chunk of files per task;
 2. **fold**: read, hash, decode and scan each photo of a chunk of one group's files, and add its frame to
-   exact integer sums (``stats.Sums``): a :class:`Part` per chunk;
-3. **merge**: add two parts of one group (integer sums merge exactly, by addition) as soon as both are
-   ready: a tree of merges that never gathers the parts in one place. At most ``2 x workers`` chunks are in
-   flight, so memory stays bounded whatever the number of photos;
-4. **write**: on a store on object storage, each worker merges the group's final sums into the committed
-   state for its band of chunks and writes them into the new generation. The client then records the
-   generation's frame count and commits the catalog in one transaction, as a local ingest does (a local
-   store's commit runs here, as in a local ingest).
+   exact integer sums (``stats.Sums``): a part per chunk. Each worker takes a run of consecutive chunks
+   (:class:`_Schedule`), so a group's chunks go to as few workers as keep every worker busy;
+3. **merge**: two parts of one group on one worker are added there (integer sums merge exactly) as soon as
+   both are ready; the parts of different workers merge when the group has no chunk left. A tree that never
+   gathers the parts in one place, and moves one part per worker a group went to, not one per chunk. At
+   most two chunks per worker thread are in flight, so memory stays bounded whatever the number of photos;
+4. **write**: on a store on object storage, the workers merge the group's final sums into the committed
+   state, each for its band of rows, and write those chunks of the new generation. The client then records
+   the generation's frame count and commits the catalog in one transaction, as a local ingest does (a local
+   store is written by the client, as in a local ingest).
 
 A file counted twice (the same content under two paths in different chunks, or content an earlier run
 counted) is taken out again by subtraction: the sums are integers, so that is exact. Which copy counts
 follows the local ingest's rule (the first in the order files were found), so the catalog and the state
-equal those of a local ingest of the same files. Dask retries the chunk of a worker that dies; a client
-that dies commits nothing of its group in flight, and the next run does it again.
+equal those of a local ingest of the same files. Dask re-runs the chunks of a worker that dies (and the
+merges it held); a client that dies commits nothing of the group in flight, and the next run does it again.
 """
 
 from __future__ import annotations
@@ -28,195 +30,26 @@ import time
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hpstore import stats
 from hpstore.detect.cfa import pair_distance
-from hpstore.errors import BadArgument, DecodeError, HpstoreError, Interrupted, StoreError, UnsupportedFormat
-from hpstore.io import PhotoInfo, probe
+from hpstore.errors import BadArgument, DecodeError, HpstoreError, Interrupted, StoreError
+from hpstore.io import PhotoInfo
 from hpstore.settings import Settings
-from hpstore.store.catalog import DUPLICATE, FAILED, INGESTED, SKIPPED, Group
-from hpstore.store.storage import state_of
+from hpstore.store.catalog import DUPLICATE, FAILED, INGESTED, Group
 from hpstore.testing.faults import checkpoint
 
-from .pipeline import RESUME, Event, IngestReport, OnEvent, _buffer_key, _Ingest, _load, _merged, _row, _Todo
+from .pipeline import RESUME, Event, IngestReport, OnEvent, _buffer_key, _Ingest, _row, _Todo
+from .tasks import Seen, Spec, files_of, fold, identify, merge, rows_of, take_out, version, warm, write_band
 
 if TYPE_CHECKING:
     from distributed import Client, Future
 
-_BATCH = 16  # frames decoded before they are added to a part's sums (the fold's cache-friendly batch)
 _PROBE_CHUNK = 64  # files identified per task
 SLICE = 20_000  # files identified, grouped and committed at a time
-
-
-# ---- work done on the workers (module-level functions: the workers import hpstore) --------------------
-
-
-@dataclass(frozen=True)
-class Seen:
-    """What a worker learnt of one file of a chunk: its index in the group's files, content hash and
-    standouts, whether its frame is in the part's sums, or why it could not be read."""
-
-    index: int
-    digest: str | None = None
-    evidence: bytes | None = None
-    folded: bool = False
-    reason: str | None = None
-
-
-@dataclass
-class Part:
-    """Exact integer sums of the frames of some of one group's files, and what was seen of each file."""
-
-    sums: stats.Sums
-    files: list[Seen] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Spec:
-    """The shape of one group's sums: frames like ``info``'s, sized for ``frames`` frames."""
-
-    shape: tuple[int, ...]
-    dtype: str
-    d: int | None
-    frames: int
-
-    def empty(self) -> stats.Sums:
-        return stats.sums_for(self.shape, np.dtype(self.dtype), self.d, frames=self.frames)
-
-
-def version() -> str:
-    """The hpstore version a worker runs (checked against the client's before any work)."""
-    from hpstore import __version__
-
-    return __version__
-
-
-def warm() -> str:
-    """Load the compiled fold kernels (for 8- and 16-bit frames, with pair sums) and return the version: a
-    worker's first chunk then costs what the others do."""
-    for dtype in (np.uint8, np.uint16):
-        ring = np.zeros((2, 4, 4, 1), dtype)
-        stats.add_slots(stats.sums_for((4, 4, 1), dtype, 1, frames=2), ring, np.arange(2))
-    return version()
-
-
-def identify(paths: list[str]) -> list[PhotoInfo | tuple[str, str]]:
-    """Each file's headers, or (status, reason) for a file that cannot be ingested."""
-    found: list[PhotoInfo | tuple[str, str]] = []
-    for path in paths:
-        try:
-            found.append(probe(Path(path)))
-        except UnsupportedFormat as err:
-            found.append((SKIPPED, str(err)))
-        except DecodeError as err:
-            found.append((FAILED, str(err)))
-    return found
-
-
-def fold(work: list[tuple[int, str, PhotoInfo]], spec: Spec) -> Part:
-    """Read, hash, decode and scan the files of ``work`` ((index, path, info) each) and add their frames to
-    new sums; a second copy of content in the same chunk is seen but not added."""
-    part = Part(spec.empty())
-    ring = np.empty((min(_BATCH, max(1, len(work))), *spec.shape), spec.dtype)
-    slots: list[int] = []
-    digests: set[str] = set()
-    for index, path, info in work:
-        slot = len(slots)
-        try:
-            digest, evidence = _load(Path(path), info, ring[slot])
-        except DecodeError as err:
-            part.files.append(Seen(index, reason=str(err)))
-            continue
-        checkpoint("worker-decoded")
-        folded = digest not in digests
-        part.files.append(Seen(index, digest, evidence, folded))
-        if folded:
-            digests.add(digest)
-            slots.append(slot)
-        if len(slots) == len(ring):
-            stats.add_slots(part.sums, ring, np.asarray(slots, np.int64))
-            slots.clear()
-    stats.add_slots(part.sums, ring, np.asarray(slots, np.int64))
-    return part
-
-
-def merge(a: Part, b: Part) -> Part:
-    """The part of both chunks' files (``a`` is reused: it is never used again once merged)."""
-    _add(a.sums, b.sums, 1)
-    a.files.extend(b.files)
-    return a
-
-
-def take_out(part: Part, work: list[tuple[int, str, PhotoInfo]], spec: Spec, digests: list[str]) -> Part:
-    """``part`` without the frames of the files of ``work`` (counted in it, found to be duplicates since):
-    they are decoded again and subtracted, exactly. A file whose content changed meanwhile stops the run."""
-    again = fold(work, spec)
-    for seen, digest in zip(again.files, digests, strict=True):
-        if seen.digest != digest:
-            raise StoreError(f"{work[0][1]} changed during the ingest: run the same command again")
-    _add(part.sums, again.sums, -1)
-    drop = {index for index, _, _ in work}
-    part.files = [
-        Seen(s.index, s.digest, s.evidence, False, s.reason) if s.index in drop else s for s in part.files
-    ]
-    return part
-
-
-def files_of(part: Part) -> list[Seen]:
-    return part.files
-
-
-def rows_of(part: Part, rows: slice) -> stats.Sums:
-    """``part``'s sums over a band of rows (a copy): what one writer of the new generation needs, so that the
-    part itself never moves to every writer."""
-    sums = part.sums
-    pairs = stats.Pairs(sums.pairs.d, sums.pairs.x[rows].copy(), sums.pairs.y[rows].copy()) if sums.pairs else None
-    return stats.Sums(sums.n, sums.s1[rows].copy(), sums.s2[rows].copy(), sums.limit, sums.d, pairs)
-
-
-def write_band(
-    settings: Settings,
-    base: tuple[int, int, int],
-    generation: int,
-    sums: stats.Sums,
-    row0: int,
-    regions: list[Any],
-) -> int:
-    """Merge ``sums`` (the rows from ``row0`` on) into the committed state ``base`` (group, generation,
-    frames) over ``regions``, and write those chunks of the new ``generation``; the number of chunks
-    written."""
-    state = state_of(settings)
-    group_id = base[0]
-    state.write_regions(group_id, generation, _merged(state, base, sums, row0), regions)
-    return len(regions)
-
-
-def _bands(regions: list[Any], most: int) -> list[tuple[slice, list[Any]]]:
-    """The chunk regions cut into at most ``most`` bands of whole chunk rows: (rows, regions) each."""
-    starts = sorted({r[0].start for r in regions})
-    per = -(-len(starts) // max(1, most))
-    out = []
-    for at in range(0, len(starts), per):
-        mine = set(starts[at : at + per])
-        band = [r for r in regions if r[0].start in mine]
-        out.append((slice(min(mine), max(r[0].stop for r in band)), band))
-    return out
-
-
-def _add(total: stats.Sums, other: stats.Sums, sign: int) -> None:
-    """Add (``sign`` 1) or subtract (-1) ``other``'s frames to ``total``'s, in place. Unsigned sums wrap
-    around on subtraction, and come back exactly, since the frames taken out were among those added."""
-    pairs = [(total.pairs.x, other.pairs.x), (total.pairs.y, other.pairs.y)] if total.pairs and other.pairs else []
-    for mine, theirs in [(total.s1, other.s1), (total.s2, other.s2), *pairs]:
-        if sign > 0:
-            np.add(mine, theirs, out=mine, casting="unsafe")
-        else:
-            np.subtract(mine, theirs, out=mine, casting="unsafe")
-    total.n += sign * other.n
 
 
 # ---- the client ---------------------------------------------------------------------------------------
@@ -470,12 +303,12 @@ class _Cluster:
         state.begin(group.id, new, spec.shape, n, pair_d)
         regions = state.regions(group.id, new)
         base = (group.id, old, group.n)
-        writes = []
+        writes, cuts = [], []  # the cuts are held until written: dask forgets a released input
         for rows, band in _bands(regions, self.slots):
-            sums = self.client.submit(rows_of, part, rows, pure=False)  # runs where the part is
+            cuts.append(self.client.submit(rows_of, part, rows, pure=False))  # runs where the part is
             writes.append(
                 self.client.submit(
-                    write_band, run.settings, base, new, sums, rows.start, band, pure=False, retries=2
+                    write_band, run.settings, base, new, cuts[-1], rows.start, band, pure=False, retries=2
                 )
             )
         try:
@@ -542,3 +375,15 @@ def ingest(
         raise
     finally:
         client.close()
+
+
+def _bands(regions: list[Any], most: int) -> list[tuple[slice, list[Any]]]:
+    """The chunk regions cut into at most ``most`` bands of whole chunk rows: (rows, regions) each."""
+    starts = sorted({r[0].start for r in regions})
+    per = -(-len(starts) // max(1, most))
+    out = []
+    for at in range(0, len(starts), per):
+        mine = set(starts[at : at + per])
+        band = [r for r in regions if r[0].start in mine]
+        out.append((slice(min(mine), max(r[0].stop for r in band)), band))
+    return out
