@@ -145,14 +145,22 @@ def model(cpu_per_mp: float, partial_bytes_per_sample: float) -> None:
     print(f"  per group ({per_group:.0f} photos on average): sums {partial / 1e9:.2f} GB, a commit reads and")
     print(f"  writes {2 * state / 1e9:.1f} GB of state (raw) in {requests} requests; 1 catalog row per photo")
     chunk = 64
-    chunks = -(-per_group // chunk)
+    chunks = -(-per_group // chunk)  # a group's chunks
+
+    def spread(workers: int) -> float:
+        """Workers a group's chunks go to with ``cluster._Schedule``: each worker takes a run of consecutive
+        chunks of a slice (at least 8 chunks per worker), so a group straddles two runs now and then."""
+        share = max(cluster.SLICE, 8 * chunk * workers) / chunk / workers  # chunks per worker per slice
+        return min(float(chunks), 1 + (chunks - 1) / share)
+
     designs = {
-        # parts of a group on every worker that folded a chunk of it; one more move to the band writers
-        "now: groups one after another": lambda w: (min(w, chunks) - 1 + 1) * partial / per_group,
-        "next: each group on one worker": lambda w: partial / per_group,
+        # every part moves once (a plain tree of chunks merged wherever they finish), and once to the writers
+        "a plain tree: parts merged wherever they finish": lambda w: (min(w, chunks) + 1) * partial / per_group,
+        # the parts of the workers a group went to move once, and its sums once to the band writers
+        "this schedule: consecutive chunks per worker": lambda w: (spread(w) - 1 + 1) * partial / per_group,
     }
     for name, merge in designs.items():
-        print(f"\n  {name}, {chunk} photos per chunk")
+        print(f"\n  {name} ({chunk} photos per chunk)")
         head = f"  {'workers':>7} {'photos/s':>9} {'days':>6} {'S3 GB/s':>8} {'req/s':>7} {'merge MB/photo':>14}"
         print(head + "  bottleneck")
         for workers in (16, 64, 256, 1024):

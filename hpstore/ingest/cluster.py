@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from distributed import Client, Future
 
 _PROBE_CHUNK = 64  # files identified per task
-SLICE = 20_000  # files identified, grouped and committed at a time
+SLICE = 20_000  # files identified, grouped and committed at a time (more on a large cluster)
 
 
 # ---- the client ---------------------------------------------------------------------------------------
@@ -118,8 +118,7 @@ class _Schedule:
 
         self.owner, self.batches = owner, batches
         self.client = owner.client
-        workers = self.client.scheduler_info()["workers"]
-        self.cap = {w: 2 * max(1, int(info.get("nthreads", 1))) for w, info in workers.items()}
+        self.cap = {w: 2 * n for w, n in self.threads(self.client).items()}
         chunks = [(b, k) for b, batch in enumerate(batches) for k in range(len(batch.pieces))]
         share = -(-len(chunks) // max(1, len(self.cap)))
         self.queues = {w: deque(chunks[n * share : (n + 1) * share]) for n, w in enumerate(self.cap)}
@@ -127,6 +126,12 @@ class _Schedule:
         self.tasks: dict[Any, tuple[int, int, str]] = {}  # key -> (batch, files, worker it was meant for)
         self.done = as_completed()
         self.committed = 0
+
+    @staticmethod
+    def threads(client: Client) -> dict[str, int]:
+        """Worker address -> its threads."""
+        workers = client.scheduler_info()["workers"]
+        return {w: max(1, int(info.get("nthreads", 1))) for w, info in workers.items()}
 
     def run(self) -> None:
         self.refill()
@@ -347,8 +352,10 @@ def ingest_on(
         cluster = _Cluster(run, client, max(1, chunk))
         # An archive goes through in slices: what the client holds per file (headers, rows) stays bounded.
         # Each slice commits its groups, so a copy of content in an earlier slice is found in the catalog.
-        for at in range(0, len(todos), SLICE):
-            identified = cluster.identify(todos[at : at + SLICE])
+        # Slices of at least 8 chunks per worker thread: a group's chunks still go to one or two workers.
+        size = max(SLICE, 8 * cluster.chunk * sum(_Schedule.threads(client).values()))
+        for at in range(0, len(todos), size):
+            identified = cluster.identify(todos[at : at + size])
             groups = run.grouped(identified)
             run.emit(Event("phase", "ingesting", total=len(identified)))
             cluster.ingest(groups)
