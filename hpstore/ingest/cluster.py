@@ -198,7 +198,7 @@ class _Cluster:
 
     def __init__(self, run: _Ingest, client: Client, chunk: int) -> None:
         self.run, self.client, self.chunk = run, client, chunk
-        self.slots = 2 * max(1, sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values()))
+        self.slots = 2 * sum(_Schedule.threads(client).values())  # tasks in flight: two per worker thread
 
     def identify(self, todos: list[_Todo]) -> list[_Todo]:
         run = self.run
