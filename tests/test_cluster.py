@@ -156,6 +156,8 @@ def test_a_killed_client_commits_nothing_half_and_the_rerun_equals_a_local_inges
     with hpstore.open(f"s3://{bucket}/store", catalog=pg_catalog) as store:
         done = sum(c.photos for c in store.cameras())
         assert 0 < done < len(reference[0][1])
+        found = store.check()  # the uncommitted generation on S3 is seen as a leftover
+        assert not found.ok and any("leftover" in p or "not committed" in p for p in found.problems), found
     again = cli(*args)
     assert again.returncode == 0, again.stderr
     assert "resuming an interrupted ingest" in again.stderr
@@ -165,6 +167,7 @@ def test_a_killed_client_commits_nothing_half_and_the_rerun_equals_a_local_inges
         committed = {(g.id, g.generation) for g in store_groups(pg_catalog)}
         stored = {(gid, gen) for gid in state.group_ids() for gen in state.generations(gid)}
         assert stored == committed  # the killed run's uncommitted generation was collected
+        assert store.check().ok
 
 
 def store_groups(catalog: str) -> list[Any]:
