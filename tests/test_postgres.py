@@ -21,11 +21,6 @@ pytestmark = pytest.mark.skipif(
 CAMERA = CameraSpec(make="Simcam", model="P100", serial="PG000001", height=120, width=160)
 
 
-@pytest.fixture
-def catalog(pg_catalog: str) -> str:
-    return pg_catalog
-
-
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("pg")
@@ -34,9 +29,11 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "photos"
 
 
-def test_a_postgresql_catalog_gives_the_answers_sqlite_gives(catalog: str, photos: Path, tmp_path: Path) -> None:
+def test_a_postgresql_catalog_gives_the_answers_sqlite_gives(
+    pg_catalog: str, photos: Path, tmp_path: Path
+) -> None:
     answers = []
-    for store, url in ((tmp_path / "local", None), (tmp_path / "shared", catalog)):
+    for store, url in ((tmp_path / "local", None), (tmp_path / "shared", pg_catalog)):
         with hpstore.open(store, catalog=url) as opened:
             report = opened.ingest([photos])
             assert report.ingested == 32
@@ -53,14 +50,14 @@ def test_a_postgresql_catalog_gives_the_answers_sqlite_gives(catalog: str, photo
 
 
 def test_the_advisory_lock_keeps_a_second_writer_out_until_released(
-    catalog: str, photos: Path, tmp_path: Path
+    pg_catalog: str, photos: Path, tmp_path: Path
 ) -> None:
     # Two store folders on "two machines": only the catalog is shared, so flock cannot see the other writer.
     with (
-        ServerLock(catalog),
-        hpstore.open(tmp_path / "other", catalog=catalog) as other,
+        ServerLock(pg_catalog),
+        hpstore.open(tmp_path / "other", catalog=pg_catalog) as other,
         pytest.raises(StoreBusy, match="hpstore writer pid"),
     ):
         other.ingest([photos], wait=False)
-    with hpstore.open(tmp_path / "other", catalog=catalog) as other:
+    with hpstore.open(tmp_path / "other", catalog=pg_catalog) as other:
         assert other.ingest([photos], wait=False).ingested == 32

@@ -39,7 +39,7 @@ from hpstore.detect.cfa import pair_distance
 from hpstore.errors import BadArgument, DecodeError, HpstoreError, Interrupted, StoreError
 from hpstore.io import PhotoInfo
 from hpstore.settings import Settings
-from hpstore.store.catalog import DUPLICATE, FAILED, INGESTED, Group
+from hpstore.store.catalog import FAILED, Group
 from hpstore.testing.faults import checkpoint
 
 from .pipeline import RESUME, Event, IngestReport, OnEvent, _buffer_key, _Ingest, _row, _Todo
@@ -277,20 +277,12 @@ class _Cluster:
                 pending.append(_row(todo, FAILED, s.reason))
                 run.problem(todo.key, FAILED, s.reason or "cannot read")
                 continue
-            ident = {"hash": s.digest, "camera_id": group.camera_id, "group_id": group.id}
-            first = run.counted.get(s.digest) or known.get(s.digest)
-            if first is not None and first != todo.key:
-                pending.append(_row(todo, DUPLICATE, f"same content as {first}", **ident))
-                run.problem(todo.key, DUPLICATE, f"same content as {first}")
-                if s.folded:
-                    assert todo.info is not None
-                    out.append((s.index, str(todo.path), todo.info))
-                    digests.append(s.digest)
-                continue
-            run.counted[s.digest] = todo.key
-            pending.append(_row(todo, INGESTED, None, standouts=s.evidence, **ident))
-            run.report.count(INGESTED)
-            frames += 1
+            if run.counts(todo, s.digest, s.evidence, group, known, pending):
+                frames += 1
+            elif s.folded:  # a later copy the worker added: its frame comes out again
+                assert todo.info is not None
+                out.append((s.index, str(todo.path), todo.info))
+                digests.append(s.digest)
         if out:
             part = self.client.submit(take_out, part, out, spec, digests, pure=False)
         return part, pending, frames
@@ -304,7 +296,7 @@ class _Cluster:
             return
         state = run.store.state
         old, new, n = group.generation, group.generation + 1, group.n + frames
-        pair_d = spec.d if not group.n or state.pair_d(group.id, old) == spec.d else None
+        pair_d = run.pair_d(group, spec.d)
         state.begin(group.id, new, spec.shape, n, pair_d)
         regions = state.regions(group.id, new)
         base = (group.id, old, group.n)

@@ -379,7 +379,7 @@ class _Ingest:
         old, new, n = group.generation, group.generation, group.n + sums.n
         if sums.n:
             new = old + 1
-            pair_d = sums.d if not group.n or self.store.state.pair_d(group.id, old) == sums.d else None
+            pair_d = self.pair_d(group, sums.d)
             merged = _merged(self.store.state, (group.id, old, group.n), sums)
             self.store.state.write_from(group.id, new, sums.shape, n, merged, pair_d)
             checkpoint("state-written")
@@ -409,19 +409,39 @@ class _Ingest:
     ) -> list[int]:
         """Slots of the ready frames to count; a catalog row for each ready file goes to ``pending``."""
         known = self.store.catalog.ingested_hashes([digest for _, _, (digest, _) in ready])
-        keep: list[int] = []
-        for todo, slot, (digest, evidence) in ready:
-            ident = {"hash": digest, "camera_id": group.camera_id, "group_id": group.id}
-            first = self.counted.get(digest) or known.get(digest)
-            if first is not None and first != todo.key:
-                pending.append(_row(todo, DUPLICATE, f"same content as {first}", **ident))
-                self.problem(todo.key, DUPLICATE, f"same content as {first}")
-                continue
-            self.counted[digest] = todo.key
-            pending.append(_row(todo, INGESTED, None, standouts=evidence, **ident))
-            self.report.count(INGESTED)
-            keep.append(slot)
-        return keep
+        return [
+            slot
+            for todo, slot, (digest, evidence) in ready
+            if self.counts(todo, digest, evidence, group, known, pending)
+        ]
+
+    def counts(
+        self,
+        todo: _Todo,
+        digest: str,
+        evidence: bytes | None,
+        group: Group,
+        known: dict[str, str],
+        pending: list[dict[str, Any]],
+    ) -> bool:
+        """Whether a decoded file's frame counts: not if the same content was counted first under another
+        path, in this run or before (``known``: hash -> path from the catalog). Its catalog row goes to
+        ``pending``."""
+        ident = {"hash": digest, "camera_id": group.camera_id, "group_id": group.id}
+        first = self.counted.get(digest) or known.get(digest)
+        if first is not None and first != todo.key:
+            pending.append(_row(todo, DUPLICATE, f"same content as {first}", **ident))
+            self.problem(todo.key, DUPLICATE, f"same content as {first}")
+            return False
+        self.counted[digest] = todo.key
+        pending.append(_row(todo, INGESTED, None, standouts=evidence, **ident))
+        self.report.count(INGESTED)
+        return True
+
+    def pair_d(self, group: Group, d: int | None) -> int | None:
+        """The pair distance a new generation of ``group`` keeps for new frames' pairs at ``d``: None where
+        the committed state has no pairs at that distance (written before pairs existed)."""
+        return d if not group.n or self.store.state.pair_d(group.id, group.generation) == d else None
 
 
 def _merged(state: StateStore, base: tuple[int, int, int], sums: stats.Sums, row0: int = 0) -> ChunkSource:

@@ -128,9 +128,9 @@ def take_out(part: Part, work: list[tuple[int, str, PhotoInfo]], spec: Spec, dig
     """``part`` without the frames of the files of ``work`` (counted in it, found to be duplicates since):
     they are decoded again and subtracted, exactly. A file whose content changed meanwhile stops the run."""
     again = fold(work, spec)
-    for seen, digest in zip(again.files, digests, strict=True):
+    for (_, path, _), seen, digest in zip(work, again.files, digests, strict=True):
         if seen.digest != digest:
-            raise StoreError(f"{work[0][1]} changed during the ingest: run the same command again")
+            raise StoreError(f"{path} changed during the ingest: run the same command again")
     _add(part.sums, again.sums, -1)
     drop = {index for index, _, _ in work}
     part.files = [
