@@ -133,6 +133,22 @@ def test_a_cluster_ingest_into_s3_and_postgresql_equals_a_local_ingest(
     assert json.loads(done.stdout) == reference[1][0][:5]
 
 
+def test_an_ingest_without_dask_into_s3_equals_a_local_one(
+    archive: dict[str, Path], reference: list[tuple[Any, ...]], s3_server: str, pg_catalog: str
+) -> None:
+    with hpstore.open(f"s3://{new_bucket(s3_server)}/store", catalog=pg_catalog) as store:
+        store.ingest([archive["card1"]])
+        assert answers(store) == reference[0]
+
+
+def test_a_missing_bucket_is_one_clear_line(archive: dict[str, Path], s3_server: str, pg_catalog: str) -> None:
+    done = cli("--store", "s3://no-such-bucket-here/s", "--catalog", pg_catalog, "ingest", str(archive["card2"]))
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "hpstore: error: cannot write ingest.run in the state: NoSuchBucket: The specified bucket does not exist"
+    ]
+
+
 def test_an_object_storage_store_needs_a_server_catalog(s3_server: str, tmp_path: Path) -> None:
     done = cli("--store", f"s3://{new_bucket(s3_server)}/s", "query")
     assert done.returncode == 2

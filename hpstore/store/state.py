@@ -22,6 +22,7 @@ from __future__ import annotations
 import abc
 import json
 import os
+import re
 import shutil
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -118,7 +119,7 @@ class StateStore(abc.ABC):
         try:
             return zarr.open_group(self.zarr_store(), path=path, mode=mode)  # type: ignore[arg-type]
         except (OSError, ValueError) as err:
-            raise StoreError(f"cannot open state {self}: {err}") from err
+            raise StoreError(f"cannot open state {self}: {brief(err)}") from err
 
     def write(self, group_id: int, generation: int, state: State) -> None:
         """Write ``state`` as a new generation (all chunks; overwrites leftovers of the same generation)."""
@@ -196,7 +197,7 @@ class StateStore(abc.ABC):
             yield
         except OSError as err:
             self.drop(group_id, generation)
-            raise StoreError(f"cannot write state of group {group_id}: {err.strerror or err}") from err
+            raise StoreError(f"cannot write state of group {group_id}: {err.strerror or brief(err)}") from err
         except StateError:
             self.drop(group_id, generation)  # ``source`` could not read the generation it merges from
             raise
@@ -206,7 +207,7 @@ class StateStore(abc.ABC):
         try:
             return zarr.open_group(self.zarr_store(), path=name, mode="r")
         except (OSError, KeyError, ValueError, FileNotFoundError) as err:
-            raise StateError(f"state {name} is missing or unreadable: {err}") from err
+            raise StateError(f"state {name} is missing or unreadable: {brief(err)}") from err
 
     def reader(self, group_id: int, generation: int, n: int, *, light: bool = False) -> Callable[[Region], State]:
         """Windows of a committed generation, ``read(region)``, with its arrays opened once.
@@ -220,7 +221,7 @@ class StateStore(abc.ABC):
             fields = FIELDS + PAIR_FIELDS if pair_d else FIELDS
             arrays = [cast(zarr.Array, node[f]) for f in fields]
         except (OSError, KeyError, ValueError) as err:
-            raise StateError(f"state {name} is missing or unreadable: {err}") from err
+            raise StateError(f"state {name} is missing or unreadable: {brief(err)}") from err
         if stored_n != n:
             raise StateError(f"state {name} holds {stored_n} frames but the catalog says {n}")
 
@@ -234,7 +235,7 @@ class StateStore(abc.ABC):
                 if not light:
                     stored = [a.astype(np.int32, copy=False) for a in stored]  # int16 on disk in small generations
             except (OSError, KeyError, ValueError) as err:
-                raise StateError(f"state {name} is unreadable: {err}") from err
+                raise StateError(f"state {name} is unreadable: {brief(err)}") from err
             return State(n, mean, m2, Pairs(pair_d, *stored) if stored and isinstance(pair_d, int) else None)
 
         return read
@@ -386,7 +387,7 @@ class ObjectStateStore(StateStore):
         try:
             return cls(ObjectStore(from_url(url)), url)
         except (ValueError, OSError, RuntimeError) as err:
-            raise StoreError(f"cannot open state {url}: {err}") from err
+            raise StoreError(f"cannot open state {url}: {brief(err)}") from err
 
     def __repr__(self) -> str:
         return f"ObjectStateStore({self.where!r})"
@@ -446,7 +447,7 @@ class ObjectMarker:
         try:
             found = sync(self.store.get(self.key, prototype=default_buffer_prototype()))
         except OSError as err:
-            raise StoreError(f"cannot read {self.key} in the state: {err}") from err
+            raise StoreError(f"cannot read {self.key} in the state: {brief(err)}") from err
         if found is None:
             return None
         try:
@@ -463,7 +464,7 @@ class ObjectMarker:
         try:
             sync(self.store.set(self.key, data))
         except OSError as err:
-            raise StoreError(f"cannot write {self.key} in the state: {err}") from err
+            raise StoreError(f"cannot write {self.key} in the state: {brief(err)}") from err
 
     def clear(self) -> None:
         from zarr.core.sync import sync
@@ -481,6 +482,18 @@ class MemoryStateStore(ObjectStateStore):
 
     def __repr__(self) -> str:
         return "MemoryStateStore()"
+
+
+def brief(err: BaseException) -> str:
+    """An error of the storage layer in one line. Object stores answer with pages of XML and a retry log
+    (obstore's errors run to 30 lines): their ``<Code>`` and ``<Message>`` say it, else the first line."""
+    text = str(err)
+    code = re.search(r"<Code>([^<]*)</Code>", text)
+    message = re.search(r"<Message>([^<]*)</Message>", text)
+    if code and message:
+        return f"{code.group(1)}: {message.group(1)}"
+    first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
+    return first[:300]
 
 
 def _regions(array: zarr.Array) -> list[Region]:
